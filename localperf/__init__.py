@@ -1,0 +1,1 @@
+"""AlgoPerf's contract on one CPU machine: spec, runner, workloads, scoring."""

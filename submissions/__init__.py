@@ -1,0 +1,1 @@
+"""AlgoPerf submissions: NadamW and NadamW with EMA or LAWA weight averaging."""
