@@ -1,0 +1,322 @@
+"""AlgoPerf plumbing shared by every submission in this package.
+
+The optimizer state handed to AlgoPerf is `(TrainState, static)`. AlgoPerf
+checkpoints only the first element (flax serialization), so it holds arrays
+only; the second holds the compiled train step and the eval-params rule.
+`TrainState.params` are the raw weights: `update_params` always trains from
+them, whatever params the runner hands it, and `prepare_for_eval` returns
+whichever weights the submission wants evaluated (raw, averaged, or
+schedule-free's `x`), which the runner then keeps until the next update.
+"""
+
+import numbers
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+try:
+  from algoperf import spec
+except ImportError:
+  from localperf import spec
+
+from submissions import optim
+
+_GRAD_CLIP_EPS = 1e-6
+_LOG_EVERY_STEPS = 100
+
+# Global batch sizes: AlgoPerf's NadamW baseline for its workloads, and ours
+# for the CPU workloads of `localperf`.
+BATCH_SIZES = {
+    'criteo1tb': 262_144,
+    'fastmri': 32,
+    'imagenet_resnet': 1024,
+    'imagenet_resnet_silu': 512,
+    'imagenet_resnet_gelu': 512,
+    'imagenet_vit': 1024,
+    'librispeech_conformer': 256,
+    'librispeech_deepspeech': 256,
+    'ogbg': 512,
+    'wmt': 128,
+    'finewebedu_lm': 64,
+    'mnist': 16,
+    'cifar': 16384,
+    # localperf's CPU workloads.
+    'mnist1d': 128,
+    'ctr_dlrm': 1024,
+    'kspace_unet': 32,
+    'shapes_vit': 128,
+    'ctc_conformer': 64,
+    'ctc_lstm': 64,
+    'molgraph_gnn': 128,
+    'seq2seq_transformer': 64,
+}
+
+
+class TrainState(NamedTuple):
+  """The checkpointed half of the optimizer state."""
+  params: optax.Params  # The raw weights training continues from.
+  opt_state: optax.OptState
+
+
+class Static(NamedTuple):
+  """The half of the optimizer state AlgoPerf neither saves nor restores."""
+  train_step: Callable  # (model_state, TrainState, batch, rng) -> outputs.
+  eval_params: Callable[[TrainState], optax.Params]
+
+
+# ----------------------------------------------------------------------------
+# Hyperparameters.
+
+
+def _is_fraction(v, closed_high=False, open_low=False):
+  low_ok = v > 0 if open_low else v >= 0
+  return low_ok and (v <= 1 if closed_high else v < 1)
+
+
+def _is_positive_int(v):
+  return float(v).is_integer() and v >= 1
+
+
+_RULES: Dict[str, Tuple[Callable[[float], bool], str]] = {
+    'learning_rate': (lambda v: v > 0, 'a number > 0'),
+    'one_minus_beta1': (lambda v: 0 < v < 1, 'a number in (0, 1)'),
+    'beta2': (lambda v: 0 < v < 1, 'a number in (0, 1)'),
+    'weight_decay': (lambda v: v >= 0, 'a number >= 0'),
+    'warmup_factor': (lambda v: _is_fraction(v, closed_high=True),
+                      'a number in [0, 1]'),
+    'dropout_rate': (_is_fraction, 'a number in [0, 1)'),
+    'label_smoothing': (_is_fraction, 'a number in [0, 1)'),
+    'grad_clip': (lambda v: v > 0, 'a number > 0'),
+    'averaging_start_fraction': (_is_fraction, 'a number in [0, 1)'),
+    'averaging_window_fraction': (
+        lambda v: _is_fraction(v, closed_high=True, open_low=True),
+        'a number in (0, 1]'),
+    'ema_decay': (_is_fraction, 'a number in [0, 1)'),
+    'lawa_queue_length': (_is_positive_int, 'an integer >= 1'),
+    'averaging_every_steps': (_is_positive_int, 'an integer >= 1'),
+    'weight_lr_power': (lambda v: v >= 0, 'a number >= 0'),
+}
+
+
+# Hyperparameters a trial may leave out, and their value when it does.
+OPTIONAL_HYPERPARAMETERS = {
+    'label_smoothing': 0.0,
+    'grad_clip': None,
+    'averaging_every_steps': None,
+    'weight_lr_power': 2.0,
+}
+
+
+def read_hyperparameters(
+    hyperparameters: Any,
+    self_tuning: Mapping[str, Optional[float]],
+) -> Dict[str, Optional[float]]:
+  """Checks the hyperparameters a submission reads and returns them as a dict.
+
+  Args:
+    hyperparameters: AlgoPerf's namedtuple (or a mapping) of one trial, or
+      `None` under the self-tuning ruleset, which selects `self_tuning`.
+    self_tuning: every hyperparameter the submission reads, with its
+      self-tuning value. Names in `OPTIONAL_HYPERPARAMETERS` may be absent
+      from a trial; all others are required.
+
+  Returns:
+    `{name: value}` for every name of `self_tuning`.
+
+  Raises:
+    ValueError: naming the hyperparameter that is missing or out of range.
+  """
+  if hyperparameters is None:
+    given = dict(self_tuning)
+  elif isinstance(hyperparameters, Mapping):
+    given = dict(hyperparameters)
+  else:
+    given = {k: getattr(hyperparameters, k) for k in self_tuning
+             if hasattr(hyperparameters, k)}
+  values = {}
+  for name in self_tuning:
+    if name not in given and name not in OPTIONAL_HYPERPARAMETERS:
+      raise ValueError(
+          f'Missing hyperparameter `{name}`; this submission reads '
+          f'{sorted(self_tuning)}.')
+    value = given.get(name, OPTIONAL_HYPERPARAMETERS.get(name))
+    check, accepted = _RULES[name]
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, numbers.Real)
+        or not check(value)):
+      raise ValueError(
+          f'Hyperparameter `{name}` must be {accepted}, got {value!r}.')
+    values[name] = value
+  return values
+
+
+# ----------------------------------------------------------------------------
+# Shardings and the train step.
+
+
+def _shardings() -> Tuple[NamedSharding, NamedSharding]:
+  """(replicated, batch-sharded) over all devices, as AlgoPerf lays them out."""
+  mesh = Mesh(jax.devices(), ('batch',))
+  return NamedSharding(mesh, PartitionSpec()), NamedSharding(
+      mesh, PartitionSpec('batch'))
+
+
+def _make_train_step(workload: spec.Workload,
+                     optimizer: optax.GradientTransformation,
+                     hparams: Mapping[str, Optional[float]]) -> Callable:
+  """One jitted step of AlgoPerf's baseline, training `TrainState.params`."""
+  dropout_rate = hparams['dropout_rate']
+  label_smoothing = hparams['label_smoothing']
+  grad_clip = hparams['grad_clip']
+
+  def train_step(model_state, state, batch, rng):
+
+    def loss_fn(params):
+      logits, new_model_state = workload.model_fn(
+          params, batch, model_state, spec.ForwardPassMode.TRAIN, rng,
+          update_batch_norm=True, dropout_rate=dropout_rate)
+      losses = workload.loss_fn(
+          label_batch=batch['targets'], logits_batch=logits,
+          mask_batch=batch.get('weights'), label_smoothing=label_smoothing)
+      return losses['summed'], (losses['n_valid_examples'], new_model_state)
+
+    (summed, (n_valid, new_model_state)), grad = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    loss = summed / n_valid
+    grad = jax.tree_util.tree_map(lambda g: g / n_valid, grad)
+    grad_norm = jnp.sqrt(
+        sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grad)))
+    if grad_clip is not None:
+      scale = jnp.clip(grad_clip / (grad_norm + _GRAD_CLIP_EPS), 0.0, 1.0)
+      grad = jax.tree_util.tree_map(lambda g: g * scale, grad)
+    updates, opt_state = optimizer.update(grad, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state), new_model_state, loss, grad_norm
+
+  replicated, batch_sharded = _shardings()
+  return jax.jit(
+      train_step,
+      in_shardings=(replicated, replicated, batch_sharded, replicated),
+      out_shardings=replicated,
+      donate_argnums=(0, 1))
+
+
+def raw_params(state: TrainState) -> optax.Params:
+  """Evaluate the raw weights (AlgoPerf's baseline behaviour)."""
+  return state.params
+
+
+def averaged_params(state: TrainState) -> optax.Params:
+  """Evaluate the EMA/LAWA average once ready, the raw weights before.
+
+  One host sync per eval, none per step. An EMA of float32 params is handed
+  over as it is (no copy); a LAWA mean is computed here, once per eval.
+  """
+  if not bool(optim.is_average_ready(state.opt_state)):
+    return state.params
+  return jax.tree_util.tree_map(
+      lambda a, p: a if a.dtype == p.dtype else a.astype(p.dtype),
+      optim.average_of(state.opt_state), state.params)
+
+
+def averaging_start_step(hparams: Mapping[str, Any], step_hint: int) -> int:
+  """`round(averaging_start_fraction * step_hint)`: the first snapshot step."""
+  return round(hparams['averaging_start_fraction'] * step_hint)
+
+
+def init_optimizer_state(
+    workload: spec.Workload,
+    model_params: spec.ParameterContainer,
+    optimizer: optax.GradientTransformation,
+    hparams: Mapping[str, Optional[float]],
+    eval_params: Callable[[TrainState], optax.Params] = raw_params,
+) -> Tuple[TrainState, Static]:
+  """`(TrainState, Static)` for `optimizer`, owning `model_params`.
+
+  The raw weights are the runner's own arrays (no copy); the optimizer state
+  is built under `jit` so it comes out replicated like them.
+  """
+  replicated, _ = _shardings()
+  opt_state = jax.jit(optimizer.init, out_shardings=replicated)(model_params)
+  static = Static(
+      train_step=_make_train_step(workload, optimizer, hparams),
+      eval_params=eval_params)
+  return TrainState(model_params, opt_state), static
+
+
+# ----------------------------------------------------------------------------
+# AlgoPerf's submission functions, shared by every submission here.
+
+
+def update_params(
+    workload: spec.Workload,
+    current_param_container: spec.ParameterContainer,
+    current_params_types: spec.ParameterTypeTree,
+    model_state: spec.ModelAuxiliaryState,
+    hyperparameters: spec.Hyperparameters,
+    batch: Dict[str, spec.Tensor],
+    loss_type: spec.LossType,
+    optimizer_state: spec.OptimizerState,
+    eval_results: List[Tuple[int, float]],
+    global_step: int,
+    rng: spec.RandomState,
+    train_state: Optional[Dict[str, Any]] = None,
+) -> spec.UpdateReturn:
+  """One step from the raw weights; returns them as the new params."""
+  del current_param_container  # Maybe averaged: training uses the raw ones.
+  del current_params_types, hyperparameters, loss_type, eval_results
+  del train_state
+  state, static = optimizer_state
+  state, model_state, loss, grad_norm = static.train_step(
+      model_state, state, batch, rng)
+  if global_step % _LOG_EVERY_STEPS == 0 and workload.metrics_logger is not None:
+    workload.metrics_logger.append_scalar_metrics(
+        {'loss': loss.item(), 'grad_norm': grad_norm.item()}, global_step)
+  return (state, static), state.params, model_state
+
+
+def prepare_for_eval(
+    workload: spec.Workload,
+    current_param_container: spec.ParameterContainer,
+    current_params_types: spec.ParameterTypeTree,
+    model_state: spec.ModelAuxiliaryState,
+    hyperparameters: spec.Hyperparameters,
+    loss_type: spec.LossType,
+    optimizer_state: spec.OptimizerState,
+    eval_results: List[Tuple[int, float]],
+    global_step: int,
+    rng: spec.RandomState,
+) -> spec.UpdateReturn:
+  """Hands the runner the weights to evaluate; the state keeps the raw ones."""
+  del workload, current_param_container, current_params_types
+  del hyperparameters, loss_type, eval_results, global_step, rng
+  state, static = optimizer_state
+  return optimizer_state, static.eval_params(state), model_state
+
+
+def data_selection(
+    workload: spec.Workload,
+    input_queue: Iterator[Dict[str, spec.Tensor]],
+    optimizer_state: spec.OptimizerState,
+    current_param_container: spec.ParameterContainer,
+    model_state: spec.ModelAuxiliaryState,
+    hyperparameters: spec.Hyperparameters,
+    global_step: int,
+    rng: spec.RandomState,
+) -> Dict[str, spec.Tensor]:
+  """The next batch of the pre-shuffled input queue."""
+  del workload, optimizer_state, current_param_container, model_state
+  del hyperparameters, global_step, rng
+  return next(input_queue)
+
+
+def get_batch_size(workload_name: str) -> int:
+  """The global batch size for `workload_name`."""
+  if workload_name not in BATCH_SIZES:
+    raise ValueError(
+        f'Unsupported workload name: {workload_name!r}; supported: '
+        f'{sorted(BATCH_SIZES)}.')
+  return BATCH_SIZES[workload_name]

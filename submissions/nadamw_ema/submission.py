@@ -1,0 +1,64 @@
+"""NadamW (AlgoPerf's baseline) with an EMA of the weights evaluated.
+
+Training continues from the raw weights; `prepare_for_eval` hands AlgoPerf
+the EMA once its first snapshot exists. The snapshot rule is workload-agnostic,
+in fractions of `step_hint`:
+
+  start_step = round(averaging_start_fraction * step_hint)
+  every_k = averaging_every_steps, or
+            max(1, round(averaging_window_fraction * step_hint * (1 - ema_decay)))
+
+so the EMA's memory, `every_k / (1 - ema_decay)` steps, is the window. The
+self-tuning defaults are the paper's recommendation: decay 0.9 and a window of
+1% of the budget (arXiv 2502.06761).
+"""
+
+import optax
+
+from submissions import common
+from submissions import optim
+from submissions.common import data_selection  # noqa: F401
+from submissions.common import get_batch_size  # noqa: F401
+from submissions.common import prepare_for_eval  # noqa: F401
+from submissions.common import spec
+from submissions.common import update_params  # noqa: F401
+from submissions.nadamw.submission import nadamw_from_hyperparameters
+from submissions.nadamw.submission import SELF_TUNING_HYPERPARAMETERS as _NADAMW
+
+SELF_TUNING_HYPERPARAMETERS = {
+    **_NADAMW,
+    'averaging_start_fraction': 0.0,
+    'averaging_window_fraction': 0.01,
+    'ema_decay': 0.9,
+    'averaging_every_steps': None,
+}
+
+
+def ema_every_k(hparams, step_hint):
+  """Steps between EMA snapshots (see the module docstring)."""
+  if hparams['averaging_every_steps'] is not None:
+    return int(hparams['averaging_every_steps'])
+  window_steps = hparams['averaging_window_fraction'] * step_hint
+  return max(1, round(window_steps * (1.0 - hparams['ema_decay'])))
+
+
+def init_optimizer_state(
+    workload: spec.Workload,
+    model_params: spec.ParameterContainer,
+    model_state: spec.ModelAuxiliaryState,
+    hyperparameters: spec.Hyperparameters,
+    rng: spec.RandomState,
+) -> spec.OptimizerState:
+  del model_state, rng
+  hparams = common.read_hyperparameters(
+      hyperparameters, SELF_TUNING_HYPERPARAMETERS)
+  step_hint = workload.step_hint
+  optimizer = optax.chain(
+      nadamw_from_hyperparameters(hparams, step_hint),
+      optim.ema_params(
+          decay=hparams['ema_decay'],
+          every_k=ema_every_k(hparams, step_hint),
+          start_step=common.averaging_start_step(hparams, step_hint)))
+  return common.init_optimizer_state(
+      workload, model_params, optimizer, hparams,
+      eval_params=common.averaged_params)
