@@ -1,0 +1,477 @@
+"""AlgoPerf's scoring: time to target, performance profiles, benchmark score.
+
+Logs are AlgoPerf experiment directories,
+`<submission>/<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`
+(a submission holding workload directories directly is one study). The rules
+are those of AlgoPerf's `scoring/performance_profile.py`:
+
+- trial: the first eval whose validation metric meets the target (`<=` for
+  minimised metrics such as loss or WER, `>=` otherwise);
+- study: the trial that meets the target at the earliest eval index (a tie
+  goes to the smaller time; AlgoPerf leaves it to directory listing order);
+- workload: the median over studies, an unsolved study counting as infinite;
+- v0.5 held-out variants: a variant counts as unsolved when its base workload
+  is; times above 4x the best submission become infinite; a base workload
+  counts as unsolved when its sampled variant is;
+- ratio to the best submission per workload; performance profile
+  rho(tau) = fraction of workloads with ratio <= tau on 100 points of [1, 4];
+  benchmark score = area under the profile / 3.
+
+Time is AlgoPerf's `score` (accumulated submission time) or `global_step`
+(the steps to target of arXiv 2502.06761).
+"""
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import pathlib
+import re
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+BENCHMARK_VERSIONS = ('0.5', '0.6')
+TIME_COLUMNS = ('score', 'global_step')
+MIN_TAU, MAX_TAU, NUM_TAU_POINTS = 1.0, 4.0, 100
+NUM_TRIALS_EXTERNAL, NUM_TRIALS_SELF_TUNING = 5, 1
+SELF_TUNING_BUDGET_FACTOR = 3
+# Metric names AlgoPerf minimises or maximises, matched as substrings in this
+# order (minimised first); `ppl` is the perplexity of finewebedu_lm.
+MINIMIZED_METRICS = ('ce_loss', 'error_rate', 'ctc_loss', 'wer', 'l1_loss',
+                     'loss', 'ppl')
+MAXIMIZED_METRICS = ('mean_average_precision', 'ssim', 'accuracy', 'bleu')
+MEASUREMENTS_FILENAME = 'eval_measurements.csv'
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'workloads_config'
+
+_TRIAL_DIR = re.compile(r'trial_(\d+)')
+_FRAMEWORK_SUFFIX = re.compile(r'_(jax|pytorch)$')
+
+PathLike = Union[str, pathlib.Path]
+# workload -> study -> trials, each trial its columns of eval measurements.
+Trial = Mapping[str, np.ndarray]
+SubmissionLogs = Mapping[str, Mapping[str, Sequence[Trial]]]
+
+
+def is_minimized(metric: str) -> bool:
+  """Whether AlgoPerf minimises `metric` (e.g. 'loss', 'validation/wer')."""
+  for names, minimize in ((MINIMIZED_METRICS, True),
+                          (MAXIMIZED_METRICS, False)):
+    if any(name in metric for name in names):
+      return minimize
+  raise ValueError(
+      f'Unknown target metric {metric!r}: expected one containing one of '
+      f'{MINIMIZED_METRICS} (minimised) or {MAXIMIZED_METRICS} (maximised).')
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """A workload's validation target, as AlgoPerf's Workload defines it."""
+  metric: str  # Without split, e.g. 'loss'; read from 'validation/<metric>'.
+  value: float
+  step_hint: int
+  max_runtime_sec: Optional[float] = None
+
+  @property
+  def column(self) -> str:
+    return f'validation/{self.metric}'
+
+  @property
+  def minimize(self) -> bool:
+    return is_minimized(self.metric)
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+  """The scoring constants of one AlgoPerf version."""
+  version: str
+  num_studies: int
+  base_workloads: tuple[str, ...]
+  held_out: Mapping[str, str]  # Base workload -> its sampled variant.
+  targets: Mapping[str, Target]
+
+
+def load_benchmark(version: str = '0.6') -> Benchmark:
+  """Reads `workloads_config/scoring_targets_v<version>.json`."""
+  if version not in BENCHMARK_VERSIONS:
+    raise ValueError(f'benchmark_version must be one of {BENCHMARK_VERSIONS}, '
+                     f'got {version!r}.')
+  config = json.loads((CONFIG_DIR / f'scoring_targets_v{version}.json')
+                      .read_text())
+  return Benchmark(
+      version=version,
+      num_studies=config['num_studies'],
+      base_workloads=tuple(config['base_workloads']),
+      held_out=dict(config['held_out']),
+      targets={name: Target(entry['metric'], entry['target'],
+                            entry['step_hint'], entry.get('max_runtime_sec'))
+               for name, entry in config['workloads'].items()})
+
+
+def local_target(workload: str) -> Target:
+  """The target of a local workload, from `localperf.workloads`."""
+  try:
+    from localperf import workloads  # pylint: disable=g-import-not-at-top
+    instance = workloads.get_workload(workload)
+  except (ImportError, KeyError, ValueError) as e:
+    raise ValueError(
+        f'Workload {workload!r} is neither an AlgoPerf workload nor a local '
+        f'one known to localperf.workloads.get_workload: {e}') from e
+  return Target(
+      metric=instance.target_metric_name,
+      value=float(instance.validation_target_value),
+      step_hint=int(instance.step_hint),
+      max_runtime_sec=getattr(instance, 'max_allowed_runtime_sec', None))
+
+
+def find_target(benchmark: Benchmark, workload: str) -> Target:
+  """AlgoPerf's target for `workload`, else the local workload's own."""
+  if workload in benchmark.targets:
+    return benchmark.targets[workload]
+  return local_target(workload)
+
+
+# Reading logs.
+
+
+def read_eval_measurements(path: PathLike) -> dict[str, np.ndarray]:
+  """Columns of an `eval_measurements.csv` as float arrays (empty -> nan)."""
+  with open(path, newline='') as f:
+    rows = list(csv.reader(f))
+  if len(rows) < 2:
+    raise ValueError(f'{path}: no eval measurements (expected a header row '
+                     'and at least one eval).')
+  header, body = rows[0], rows[1:]
+  columns = {}
+  for i, name in enumerate(header):
+    try:
+      columns[name] = np.array(
+          [float(row[i]) if i < len(row) and row[i] != '' else math.nan
+           for row in body])
+    except ValueError as e:
+      raise ValueError(f'{path}: column {name!r} is not numeric: {e}') from e
+  return columns
+
+
+def workload_name(directory_name: str) -> str:
+  """'ogbg_jax' -> 'ogbg'."""
+  return _FRAMEWORK_SUFFIX.sub('', directory_name)
+
+
+def _trial_dirs(directory: pathlib.Path) -> list[pathlib.Path]:
+  trials = [p for p in directory.iterdir()
+            if p.is_dir() and _TRIAL_DIR.match(p.name)]
+  return sorted(trials, key=lambda p: int(_TRIAL_DIR.match(p.name).group(1)))
+
+
+def _read_study(study_dir: pathlib.Path, logs: dict) -> None:
+  for workload_dir in sorted(p for p in study_dir.iterdir() if p.is_dir()):
+    trials = [read_eval_measurements(t / MEASUREMENTS_FILENAME)
+              for t in _trial_dirs(workload_dir)
+              if (t / MEASUREMENTS_FILENAME).is_file()]
+    if trials:
+      workload = workload_name(workload_dir.name)
+      logs.setdefault(workload, {})[study_dir.name] = trials
+
+
+def load_submission(submission_dir: PathLike) -> SubmissionLogs:
+  """Reads `<study>/<workload>_<fw>/trial_<k>/eval_measurements.csv` files.
+
+  A submission whose directories hold trial directories directly is read as
+  one study. Trials without `eval_measurements.csv` are skipped, as AlgoPerf
+  does.
+  """
+  submission_dir = pathlib.Path(submission_dir)
+  if not submission_dir.is_dir():
+    raise ValueError(f'Submission directory {submission_dir} does not exist.')
+  logs = {}
+  children = sorted(p for p in submission_dir.iterdir() if p.is_dir())
+  if any(_trial_dirs(child) for child in children):
+    _read_study(submission_dir, logs)  # No study level.
+  else:
+    for study_dir in children:
+      _read_study(study_dir, logs)
+  if not logs:
+    raise ValueError(
+        f'{submission_dir}: no {MEASUREMENTS_FILENAME} found; expected '
+        f'<study>/<workload>_<framework>/trial_<k>/{MEASUREMENTS_FILENAME}.')
+  return logs
+
+
+def load_submissions(
+    submission_directory: PathLike) -> dict[str, SubmissionLogs]:
+  """Every submission (subdirectory) of `submission_directory`, by name."""
+  directory = pathlib.Path(submission_directory)
+  if not directory.is_dir():
+    raise ValueError(f'--submission_directory {directory} does not exist.')
+  names = sorted(p.name for p in directory.iterdir() if p.is_dir())
+  if not names:
+    raise ValueError(f'--submission_directory {directory} holds no submission '
+                     'directories.')
+  return {name: load_submission(directory / name) for name in names}
+
+
+# Time to target.
+
+
+def _column(trial: Trial, name: str) -> np.ndarray:
+  if name not in trial:
+    raise ValueError(f'Eval measurements lack column {name!r}; they have '
+                     f'{sorted(trial)}.')
+  return trial[name]
+
+
+def eval_index_at_target(trial: Trial, target: Target) -> Optional[int]:
+  """Index of the first eval meeting the target, None if none does."""
+  values = _column(trial, target.column)
+  with np.errstate(invalid='ignore'):
+    met = values <= target.value if target.minimize else values >= target.value
+  return int(np.argmax(met)) if met.any() else None
+
+
+def study_time_to_target(trials: Sequence[Trial], target: Target,
+                         time_column: str) -> float:
+  """Time of the trial meeting the target at the earliest eval; inf if none."""
+  reached = []
+  for trial in trials:
+    index = eval_index_at_target(trial, target)
+    if index is not None:
+      reached.append((index, float(_column(trial, time_column)[index])))
+  return min(reached)[1] if reached else math.inf
+
+
+def workload_time_to_target(studies: Mapping[str, Sequence[Trial]],
+                            target: Target, time_column: str) -> float:
+  """Median over studies of the per-study time to target."""
+  return float(np.median([study_time_to_target(trials, target, time_column)
+                          for trials in studies.values()]))
+
+
+def check_counts(name: str, logs: SubmissionLogs, workloads: Sequence[str],
+                 num_studies: int, num_trials: int, strict: bool) -> None:
+  """AlgoPerf's checks on workload, study and trial counts.
+
+  Raises ValueError under `strict`, otherwise logs a warning.
+  """
+  problems = []
+  if sorted(logs) != sorted(workloads):
+    problems.append(f'expected workloads {sorted(workloads)}, found '
+                    f'{sorted(logs)}')
+  for workload in workloads:
+    studies = logs.get(workload, {})
+    if studies and len(studies) != num_studies:
+      problems.append(f'{workload}: expected {num_studies} studies, found '
+                      f'{len(studies)}')
+    for study, trials in sorted(studies.items()):
+      if len(trials) != num_trials:
+        problems.append(f'{workload}/{study}: expected {num_trials} trials, '
+                        f'found {len(trials)}')
+  if not problems:
+    return
+  message = f'Submission {name!r}: ' + '; '.join(problems)
+  if strict:
+    raise ValueError(message + ' (--strict).')
+  logging.warning(message)
+
+
+# Profiles and scores.
+
+
+def apply_held_out_rules(times: np.ndarray, workloads: Sequence[str],
+                         held_out: Mapping[str, str]) -> np.ndarray:
+  """AlgoPerf's variant rules and 4x cut; times are (submission, workload).
+
+  Returns the times of the base workloads (those not variants), in order.
+  """
+  times = np.where(np.isnan(times), math.inf, times)
+  column = {w: i for i, w in enumerate(workloads)}
+  for base, variant in held_out.items():
+    unsolved = np.isinf(times[:, column[base]])
+    times[unsolved, column[variant]] = math.inf
+  best = times.min(axis=0)
+  times = np.where(times > MAX_TAU * best, math.inf, times)
+  for base, variant in held_out.items():
+    unsolved = np.isinf(times[:, column[variant]])
+    times[unsolved, column[base]] = math.inf
+  bases = [column[w] for w in workloads if w not in held_out.values()]
+  return times[:, bases]
+
+
+def performance_ratios(times: np.ndarray) -> np.ndarray:
+  """Time over the best submission's time, per workload (inf if unsolved)."""
+  best = times.min(axis=0)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    ratios = times / best
+  return np.where(np.isfinite(ratios), ratios, math.inf)
+
+
+def performance_profiles(ratios: np.ndarray, taus: np.ndarray) -> np.ndarray:
+  """rho(tau): fraction of workloads with ratio <= tau, (submission, tau)."""
+  return (ratios[:, :, None] <= taus[None, None, :]).mean(axis=1)
+
+
+def benchmark_scores(profiles: np.ndarray, taus: np.ndarray) -> np.ndarray:
+  """Trapezoidal area under each profile over the width of the tau range."""
+  areas = ((profiles[:, 1:] + profiles[:, :-1]) / 2 * np.diff(taus)).sum(axis=1)
+  return areas / (taus[-1] - taus[0])
+
+
+def speedup(times: np.ndarray, baseline: np.ndarray,
+            budgets: np.ndarray) -> float:
+  """Geometric mean of time ratios to `baseline`, as compute_speedups.py.
+
+  Unsolved workloads count as their budget plus one.
+  """
+  times = np.where(np.isinf(times), budgets + 1, times)
+  baseline = np.where(np.isinf(baseline), budgets + 1, baseline)
+  return float(np.exp(np.mean(np.log(times / baseline))))
+
+
+@dataclasses.dataclass
+class Scores:
+  """Everything the scoring computes, arrays indexed (submission, workload)."""
+  submissions: list[str]
+  workloads: list[str]  # All timed, v0.5 held-out variants included.
+  scored_workloads: list[str]  # Those in the profiles.
+  time_column: str
+  targets: dict[str, Target]
+  times: np.ndarray  # Median time to target over studies.
+  ratios: np.ndarray  # Of the scored workloads, after the benchmark rules.
+  taus: np.ndarray
+  profiles: np.ndarray  # (submission, tau).
+  scores: dict[str, float]
+
+  def speedups(self, baseline: str, self_tuning_ruleset: bool = False
+               ) -> dict[str, float]:
+    """Speedup of every submission over `baseline` on the scored workloads."""
+    if baseline not in self.submissions:
+      raise ValueError(f'--baseline {baseline!r} is not a submission; '
+                       f'expected one of {self.submissions}.')
+    columns = [self.workloads.index(w) for w in self.scored_workloads]
+    budgets = np.array([self._budget(w, self_tuning_ruleset)
+                        for w in self.scored_workloads])
+    times = self.times[:, columns]
+    reference = times[self.submissions.index(baseline)]
+    return {name: speedup(row, reference, budgets)
+            for name, row in zip(self.submissions, times)}
+
+  def _budget(self, workload: str, self_tuning_ruleset: bool) -> float:
+    target = self.targets[workload]
+    budget = (target.step_hint if self.time_column == 'global_step'
+              else target.max_runtime_sec)
+    if budget is None:
+      raise ValueError(f'Workload {workload!r} has no runtime budget '
+                       '(max_runtime_sec) to stand in for unsolved runs.')
+    return budget * (SELF_TUNING_BUDGET_FACTOR if self_tuning_ruleset else 1)
+
+  def to_json(self) -> dict:
+    """A JSON-serialisable summary (infinities as null)."""
+    def finite(a):
+      return [None if not math.isfinite(x) else x for x in np.ravel(a)]
+    return {
+        'time_column': self.time_column,
+        'workloads': self.workloads,
+        'scored_workloads': self.scored_workloads,
+        'targets': {w: dataclasses.asdict(t) for w, t in self.targets.items()},
+        'time_to_target': {s: dict(zip(self.workloads, finite(row)))
+                           for s, row in zip(self.submissions, self.times)},
+        'ratios': {s: dict(zip(self.scored_workloads, finite(row)))
+                   for s, row in zip(self.submissions, self.ratios)},
+        'taus': self.taus.tolist(),
+        'profiles': {s: row.tolist()
+                     for s, row in zip(self.submissions, self.profiles)},
+        'scores': self.scores,
+    }
+
+
+def score_logs(submissions: Mapping[str, SubmissionLogs],
+               benchmark: Benchmark,
+               time_column: str = 'score',
+               workloads: Union[str, Sequence[str]] = 'base',
+               strict: bool = False,
+               self_tuning_ruleset: bool = False) -> Scores:
+  """Scores loaded logs.
+
+  Args:
+    submissions: logs by submission name, as `load_submission` reads them.
+    benchmark: the AlgoPerf version's constants (targets, studies, variants).
+    time_column: 'score' (accumulated submission time) or 'global_step'.
+    workloads: 'base' for the benchmark's base workloads (and v0.5 held-out
+      variants), 'local' for every workload present in the logs, or a list.
+      Only 'base' applies the held-out rules.
+    strict: raise, rather than warn, on wrong workload, study or trial counts.
+    self_tuning_ruleset: expect one trial per study instead of five.
+  """
+  if time_column not in TIME_COLUMNS:
+    raise ValueError(f'time_column must be one of {TIME_COLUMNS}, got '
+                     f'{time_column!r}.')
+  if not submissions:
+    raise ValueError('No submissions to score.')
+  held_out = {}
+  if workloads == 'base':
+    held_out = dict(benchmark.held_out)
+    names = list(benchmark.base_workloads) + list(held_out.values())
+  elif workloads == 'local':
+    names = sorted({w for logs in submissions.values() for w in logs})
+  elif isinstance(workloads, str):
+    raise ValueError(f"workloads must be 'base', 'local' or a list of "
+                     f'workload names, got {workloads!r}.')
+  else:
+    names = list(workloads)
+  targets = {w: find_target(benchmark, w) for w in names}
+  num_trials = (NUM_TRIALS_SELF_TUNING if self_tuning_ruleset
+                else NUM_TRIALS_EXTERNAL)
+  for name, logs in submissions.items():
+    check_counts(name, logs, names, benchmark.num_studies, num_trials, strict)
+  times = np.array([
+      [workload_time_to_target(logs[w], targets[w], time_column)
+       if w in logs else math.inf for w in names]
+      for logs in submissions.values()])
+  ratios = performance_ratios(apply_held_out_rules(times, names, held_out))
+  taus = np.linspace(MIN_TAU, MAX_TAU, NUM_TAU_POINTS)
+  profiles = performance_profiles(ratios, taus)
+  scores = benchmark_scores(profiles, taus)
+  return Scores(
+      submissions=list(submissions),
+      workloads=names,
+      scored_workloads=[w for w in names if w not in held_out.values()],
+      time_column=time_column,
+      targets=targets,
+      times=times,
+      ratios=ratios,
+      taus=taus,
+      profiles=profiles,
+      scores={s: float(v) for s, v in zip(submissions, scores)})
+
+
+def score_submissions(submission_directory: PathLike,
+                      benchmark_version: str = '0.6',
+                      **kwargs) -> Scores:
+  """Scores every submission under `submission_directory`; see `score_logs`."""
+  benchmark = load_benchmark(benchmark_version)
+  return score_logs(load_submissions(submission_directory), benchmark, **kwargs)
+
+
+def format_table(scores: Scores) -> str:
+  """Per-workload median time to target (and ratio), one row per workload."""
+  width = max(len(s) for s in scores.submissions + ['submission'])
+  lines = [f'time to target ({scores.time_column}), median over studies; '
+           '[ratio to best after the benchmark rules]']
+  header = f'{"workload":<32}' + ''.join(
+      f'{s:>{max(width, 20)}}' for s in scores.submissions)
+  lines.append(header)
+  for j, workload in enumerate(scores.workloads):
+    cells = []
+    for i in range(len(scores.submissions)):
+      cell = _format_time(scores.times[i, j])
+      if workload in scores.scored_workloads:
+        ratio = scores.ratios[i, scores.scored_workloads.index(workload)]
+        cell += f' [{ratio:.2f}]' if math.isfinite(ratio) else ' [inf]'
+      cells.append(f'{cell:>{max(width, 20)}}')
+    lines.append(f'{workload:<32}' + ''.join(cells))
+  return '\n'.join(lines)
+
+
+def _format_time(value: float) -> str:
+  return f'{value:.1f}' if math.isfinite(value) else 'inf'
