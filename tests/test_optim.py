@@ -91,9 +91,10 @@ def numpy_ema(trajectory, decay, every_k, start_step, upto):
   """EMA of the weights produced by updates 0..upto-1, or None if none yet."""
   ema = None
   for t in snapshot_steps(upto, every_k, start_step):
-    x = {k: np.asarray(v, np.float64) for k, v in trajectory[t].items()}
-    ema = x if ema is None else {k: decay * ema[k] + (1 - decay) * x[k]
-                                 for k in x}
+    x = jax.tree_util.tree_map(lambda v: np.asarray(v, np.float64),
+                               trajectory[t])
+    ema = x if ema is None else jax.tree_util.tree_map(
+        lambda e, y: decay * e + (1 - decay) * y, ema, x)
   return ema
 
 
@@ -101,9 +102,9 @@ def numpy_lawa(trajectory, queue_length, every_k, start_step, upto):
   steps = snapshot_steps(upto, every_k, start_step)
   if len(steps) < queue_length:
     return None
-  last = steps[-queue_length:]
-  return {k: np.mean([np.asarray(trajectory[t][k], np.float64) for t in last],
-                     axis=0) for k in trajectory[0]}
+  last = [trajectory[t] for t in steps[-queue_length:]]
+  return jax.tree_util.tree_map(
+      lambda *xs: np.mean(np.asarray(xs, np.float64), axis=0), *last)
 
 
 # ---------------------------------------------------------------------------

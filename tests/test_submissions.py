@@ -1,0 +1,337 @@
+"""The submissions driven exactly as AlgoPerf's `submission_runner` calls them."""
+
+import collections
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from tests import toy_workload
+from tests.test_optim import numpy_ema
+from tests.test_optim import numpy_lawa
+from tests.test_optim import numpy_schedule
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUBMISSIONS = ['nadamw', 'nadamw_ema', 'nadamw_lawa', 'schedule_free_adamw']
+STEP_HINT = 100
+HAS_SCHEDULE_FREE = hasattr(optax.contrib, 'schedule_free_adamw')
+
+BASE_POINT = {
+    'learning_rate': 0.01, 'one_minus_beta1': 0.1, 'beta2': 0.99,
+    'weight_decay': 0.05, 'warmup_factor': 0.05, 'dropout_rate': 0.1,
+}
+POINTS = {
+    'nadamw': {**BASE_POINT, 'grad_clip': 0.5, 'label_smoothing': 0.1},
+    'nadamw_ema': {**BASE_POINT, 'averaging_start_fraction': 0.1,
+                   'averaging_window_fraction': 0.3, 'ema_decay': 0.9},
+    'nadamw_lawa': {**BASE_POINT, 'averaging_start_fraction': 0.05,
+                    'averaging_window_fraction': 0.12,
+                    'lawa_queue_length': 4},
+    'schedule_free_adamw': {**BASE_POINT, 'weight_lr_power': 2.0},
+}
+
+
+def load(name):
+  if name == 'schedule_free_adamw' and not HAS_SCHEDULE_FREE:
+    pytest.skip('optax.contrib.schedule_free_adamw needs optax >= 0.2.3')
+  return importlib.import_module(f'submissions.{name}.submission')
+
+
+def as_hyperparameters(point):
+  """A trial's point as AlgoPerf hands it over: a namedtuple."""
+  if point is None:
+    return None
+  return collections.namedtuple('Hyperparameters', sorted(point))(**point)
+
+
+def drive(name, point, num_steps, eval_every=None, restore_at=None,
+          after_step=None):
+  """A runner's loop over the toy workload; records what a test needs.
+
+  Returns the raw weights after each update, the params `prepare_for_eval`
+  returned at each eval (as NumPy), and the final raw weights.
+  """
+  submission = importlib.import_module(f'submissions.{name}.submission')
+  workload = toy_workload.ToyWorkload(step_hint=STEP_HINT)
+  rng = jax.random.PRNGKey(0)
+  data_rng, opt_init_rng, model_init_rng, rng = jax.random.split(rng, 4)
+  params, model_state = workload.init_model_fn(model_init_rng)
+  hyperparameters = as_hyperparameters(point)
+  optimizer_state = submission.init_optimizer_state(
+      workload, params, model_state, hyperparameters, opt_init_rng)
+  queue = workload._build_input_queue(
+      data_rng, 'train', None, submission.get_batch_size('mnist1d') // 8)
+  raw, evaluated = [], {}
+  for step in range(num_steps):
+    step_rng = jax.random.fold_in(rng, step)
+    data_rng_s, update_rng, eval_rng = jax.random.split(step_rng, 3)
+    batch = submission.data_selection(
+        workload, queue, optimizer_state, params, model_state,
+        hyperparameters, step, data_rng_s)
+    optimizer_state, params, model_state = submission.update_params(
+        workload=workload, current_param_container=params,
+        current_params_types=workload.model_params_types,
+        model_state=model_state, hyperparameters=hyperparameters,
+        batch=batch, loss_type=workload.loss_type,
+        optimizer_state=optimizer_state, eval_results=[],
+        global_step=step, rng=update_rng)
+    raw.append(jax.tree_util.tree_map(np.asarray, optimizer_state[0].params))
+    if eval_every and (step + 1) % eval_every == 0:
+      optimizer_state, params, model_state = submission.prepare_for_eval(
+          workload=workload, current_param_container=params,
+          current_params_types=workload.model_params_types,
+          model_state=model_state, hyperparameters=hyperparameters,
+          loss_type=workload.loss_type, optimizer_state=optimizer_state,
+          eval_results=[], global_step=step + 1, rng=eval_rng)
+      evaluated[step + 1] = jax.tree_util.tree_map(np.asarray, params)
+      workload.eval_model(64, params, model_state, eval_rng, None, None,
+                          step + 1)
+      if restore_at == step + 1:
+        optimizer_state = _save_and_restore(
+            submission, workload, optimizer_state, params, model_state,
+            hyperparameters)
+    if after_step is not None:
+      after_step(step)
+  return raw, evaluated
+
+
+def _save_and_restore(submission, workload, optimizer_state, params,
+                      model_state, hyperparameters):
+  """AlgoPerf's checkpoint: the state's first element, into a fresh state."""
+  blob = flax.serialization.msgpack_serialize(
+      flax.serialization.to_state_dict(
+          jax.tree_util.tree_map(np.asarray, optimizer_state[0])))
+  fresh = submission.init_optimizer_state(
+      workload, jax.tree_util.tree_map(jnp.zeros_like, params), model_state,
+      hyperparameters, jax.random.PRNGKey(42))
+  restored = flax.serialization.from_state_dict(
+      fresh[0], flax.serialization.msgpack_restore(blob))
+  return restored, fresh[1]
+
+
+@pytest.mark.parametrize('name', SUBMISSIONS)
+@pytest.mark.parametrize('self_tuning', [False, True])
+def test_runs_as_the_runner_calls_it(name, self_tuning):
+  load(name)
+  point = None if self_tuning else POINTS[name]
+  raw, evaluated = drive(name, point, num_steps=12, eval_every=4)
+  assert len(raw) == 12 and sorted(evaluated) == [4, 8, 12]
+  first, last = raw[0]['out']['w'], raw[-1]['out']['w']
+  assert np.all(np.isfinite(last)) and not np.allclose(first, last)
+
+
+@pytest.mark.parametrize('name', SUBMISSIONS)
+def test_evals_do_not_change_the_raw_trajectory(name):
+  load(name)
+  with_evals, _ = drive(name, POINTS[name], num_steps=30, eval_every=3)
+  without, _ = drive(name, POINTS[name], num_steps=30)
+  for a, b in zip(with_evals, without):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.mark.parametrize('name', SUBMISSIONS)
+def test_restore_after_prepare_for_eval_resumes_the_same_trajectory(name):
+  load(name)
+  straight, evals = drive(name, POINTS[name], num_steps=24, eval_every=6)
+  resumed, resumed_evals = drive(name, POINTS[name], num_steps=24,
+                                 eval_every=6, restore_at=12)
+  for a, b in zip(straight, resumed):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  for step in evals:
+    jax.tree_util.tree_map(np.testing.assert_array_equal, evals[step],
+                           resumed_evals[step])
+
+
+def _flat(tree):
+  return {'/'.join(str(k.key) for k in path): np.asarray(leaf)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _assert_close(actual, expected, rtol=1e-6):
+  actual, expected = _flat(actual), _flat(expected)
+  for k in expected:
+    scale = max(np.max(np.abs(expected[k])), 1e-12)  # Zero at lr = 0.
+    error = np.max(np.abs(actual[k] - expected[k])) / scale
+    assert error < rtol, (k, error)
+
+
+def test_ema_submission_evaluates_numpy_ema_of_raw_trajectory():
+  point = POINTS['nadamw_ema']
+  # every_k = round(0.3 * 100 * (1 - 0.9)) = 3, start = round(0.1 * 100) = 10.
+  raw, evaluated = drive('nadamw_ema', point, num_steps=40, eval_every=4)
+  for upto, params in evaluated.items():
+    expected = numpy_ema(raw, 0.9, every_k=3, start_step=10, upto=upto)
+    _assert_close(params, raw[upto - 1] if expected is None else expected)
+  assert numpy_ema(raw, 0.9, 3, 10, 8) is None  # Raw weights before step 10.
+
+
+def test_lawa_submission_evaluates_numpy_lawa_of_raw_trajectory():
+  point = POINTS['nadamw_lawa']
+  # every_k = round(0.12 * 100 / 4) = 3, start = round(0.05 * 100) = 5.
+  raw, evaluated = drive('nadamw_lawa', point, num_steps=40, eval_every=4)
+  for upto, params in evaluated.items():
+    expected = numpy_lawa(raw, 4, every_k=3, start_step=5, upto=upto)
+    _assert_close(params, raw[upto - 1] if expected is None else expected)
+  assert numpy_lawa(raw, 4, 3, 5, 12) is None  # Queue fills at step 15.
+
+
+def test_averaging_every_steps_overrides_the_window():
+  point = {**POINTS['nadamw_lawa'], 'averaging_every_steps': 2}
+  raw, evaluated = drive('nadamw_lawa', point, num_steps=20, eval_every=20)
+  _assert_close(evaluated[20], numpy_lawa(raw, 4, 2, 5, 20))
+
+
+def test_nadamw_matches_numpy_restatement_of_the_baseline_step():
+  """Gradients from JAX at the NumPy trajectory; the step itself in NumPy."""
+  point = POINTS['nadamw']
+  num_steps = 40
+  raw, _ = drive('nadamw', point, num_steps=num_steps)
+
+  workload = toy_workload.ToyWorkload(step_hint=STEP_HINT)
+  rng = jax.random.PRNGKey(0)
+  data_rng, _, model_init_rng, rng = jax.random.split(rng, 4)
+  params, model_state = workload.init_model_fn(model_init_rng)
+  queue = workload._build_input_queue(data_rng, 'train', None, 16)
+
+  def loss(p, ms, batch, r):
+    logits, ms = workload.model_fn(p, batch, ms, toy_workload.spec.
+                                   ForwardPassMode.TRAIN, r, True,
+                                   point['dropout_rate'])
+    out = workload.loss_fn(batch['targets'], logits, None,
+                           point['label_smoothing'])
+    return out['summed'] / out['n_valid_examples'], ms
+
+  grad_fn = jax.jit(jax.grad(loss, has_aux=True))
+  b1, b2 = 1 - point['one_minus_beta1'], point['beta2']
+  p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), params)
+  m = jax.tree_util.tree_map(np.zeros_like, p)
+  v = jax.tree_util.tree_map(np.zeros_like, p)
+  for step in range(num_steps):
+    _, update_rng, _ = jax.random.split(jax.random.fold_in(rng, step), 3)
+    g, model_state = grad_fn(jax.tree_util.tree_map(jnp.float32, p),
+                             model_state, next(queue), update_rng)
+    g = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), g)
+    norm = np.sqrt(sum(np.sum(x**2) for x in jax.tree_util.tree_leaves(g)))
+    clip = min(1.0, point['grad_clip'] / (norm + 1e-6))
+    lr = numpy_schedule(step, point['learning_rate'], STEP_HINT,
+                        point['warmup_factor'])
+    t = step + 1
+
+    def nadamw_step(p_, g_, m_, v_):
+      g_ = g_ * clip
+      m_[...] = b1 * m_ + (1 - b1) * g_
+      v_[...] = b2 * v_ + (1 - b2) * g_**2
+      m_hat = (b1 * m_ + (1 - b1) * g_) / (1 - b1**t)
+      v_hat = v_ / (1 - b2**t)
+      return p_ - lr * (m_hat / (np.sqrt(v_hat) + 1e-8)
+                        + point['weight_decay'] * p_)
+
+    p = jax.tree_util.tree_map(nadamw_step, p, g, m, v)
+    _assert_close(raw[step], p, rtol=1e-5)
+
+
+_COMPILED_AT_STEP = []  # Step index of each XLA compilation while recording.
+_RECORDING = {'step': None}
+
+
+def _record_compilation(event, *args, **kwargs):
+  if 'backend_compile' in event and _RECORDING['step'] is not None:
+    _COMPILED_AT_STEP.append(_RECORDING['step'])
+
+
+jax.monitoring.register_event_duration_secs_listener(_record_compilation)
+
+
+@pytest.mark.parametrize('name', SUBMISSIONS)
+def test_no_compilation_after_the_first_step_and_eval(name):
+  load(name)
+  _COMPILED_AT_STEP.clear()
+  _RECORDING['step'] = 0
+
+  def after_step(step):
+    _RECORDING['step'] = step + 1
+
+  try:
+    drive(name, POINTS[name], num_steps=12, eval_every=2,
+          after_step=after_step)
+  finally:
+    _RECORDING['step'] = None
+  assert _COMPILED_AT_STEP, 'the listener saw no compilation at all'
+  # Steps 0 and 1 compile the train step and the eval path; nothing after.
+  assert max(_COMPILED_AT_STEP) <= 1, _COMPILED_AT_STEP
+
+
+@pytest.mark.parametrize('bad,field', [
+    ({'learning_rate': -1.0}, 'learning_rate'),
+    ({'one_minus_beta1': 1.5}, 'one_minus_beta1'),
+    ({'ema_decay': 1.0}, 'ema_decay'),
+    ({'averaging_window_fraction': 0.0}, 'averaging_window_fraction'),
+    ({'averaging_every_steps': 2.5}, 'averaging_every_steps'),
+    ({'dropout_rate': 'high'}, 'dropout_rate'),
+])
+def test_bad_hyperparameters_name_the_field(bad, field):
+  submission = load('nadamw_ema')
+  workload = toy_workload.ToyWorkload()
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match=field):
+    submission.init_optimizer_state(
+        workload, params, model_state,
+        as_hyperparameters({**POINTS['nadamw_ema'], **bad}), None)
+
+
+def test_missing_hyperparameter_is_named():
+  submission = load('nadamw_lawa')
+  workload = toy_workload.ToyWorkload()
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  point = dict(POINTS['nadamw_lawa'])
+  del point['lawa_queue_length']
+  with pytest.raises(ValueError, match='lawa_queue_length'):
+    submission.init_optimizer_state(workload, params, model_state,
+                                    as_hyperparameters(point), None)
+
+
+def test_get_batch_size_rejects_unknown_workloads():
+  submission = load('nadamw')
+  assert submission.get_batch_size('criteo1tb') == 262_144
+  assert submission.get_batch_size('wmt') == 128
+  with pytest.raises(ValueError, match='imagenet_vit'):
+    submission.get_batch_size('not_a_workload')
+
+
+_FOUR_DEVICES = '''
+import json, sys
+import jax, numpy as np
+from tests import test_submissions as t
+assert jax.device_count() == 4
+out = {}
+for name in sys.argv[1:]:
+  raw, evaluated = t.drive(name, t.POINTS[name], num_steps=10, eval_every=5)
+  out[name] = [float(np.sum(evaluated[10]['out']['w'])),
+               float(np.sum(raw[-1]['hidden']['w']))]
+print(json.dumps(out))
+'''
+
+
+def test_four_devices_with_batch_sharded_inputs_match_one_device():
+  names = [n for n in SUBMISSIONS
+           if n != 'schedule_free_adamw' or HAS_SCHEDULE_FREE]
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_PLATFORMS='cpu', PYTHONPATH=REPO)
+  result = subprocess.run([sys.executable, '-c', _FOUR_DEVICES, *names],
+                          env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  four = json.loads(result.stdout.strip().splitlines()[-1])
+  for name in names:
+    raw, evaluated = drive(name, POINTS[name], num_steps=10, eval_every=5)
+    one = [float(np.sum(evaluated[10]['out']['w'])),
+           float(np.sum(raw[-1]['hidden']['w']))]
+    np.testing.assert_allclose(four[name], one, rtol=1e-4, err_msg=name)
