@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from tests import toy_workload
+from localperf import toy_workload
 from tests.test_optim import numpy_ema
 from tests.test_optim import numpy_lawa
 from tests.test_optim import numpy_schedule
@@ -202,8 +202,7 @@ def test_nadamw_matches_numpy_restatement_of_the_baseline_step():
   queue = workload._build_input_queue(data_rng, 'train', None, 16)
 
   def loss(p, ms, batch, r):
-    logits, ms = workload.model_fn(p, batch, ms, toy_workload.spec.
-                                   ForwardPassMode.TRAIN, r, True,
+    logits, ms = workload.model_fn(p, batch, ms, toy_workload.spec.ForwardPassMode.TRAIN, r, True,
                                    point['dropout_rate'])
     out = workload.loss_fn(batch['targets'], logits, None,
                            point['label_smoothing'])

@@ -3,7 +3,7 @@
 Behaves as `algorithms/baselines/external_tuning/jax_nadamw_full_budget.py`
 of AlgoPerf v0.6: the same optimizer, schedule, gradient clipping, label
 smoothing and batch sizes. Under the self-tuning ruleset
-(`hyperparameters=None`) it uses `SELF_TUNING_HYPERPARAMETERS`, the first point
+(`hyperparameters=None`) it uses `SELF_TUNING_HYPERPARAMETERS`, the fifth point
 of the baseline's published search space.
 """
 

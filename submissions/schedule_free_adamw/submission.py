@@ -54,8 +54,10 @@ def init_optimizer_state(
       hyperparameters, SELF_TUNING_HYPERPARAMETERS)
   optimizer = schedule_free_adamw(
       learning_rate=hparams['learning_rate'],
+      # optax reads 0 warmup steps as a learning rate of 0 for good.
       warmup_steps=int(
-          _WARMUP_SHARE * hparams['warmup_factor'] * workload.step_hint),
+          _WARMUP_SHARE * hparams['warmup_factor'] * workload.step_hint)
+      or None,
       b1=1.0 - hparams['one_minus_beta1'],
       b2=hparams['beta2'],
       eps=1e-8,

@@ -1,8 +1,10 @@
-"""A tiny AlgoPerf workload for driving submissions in tests.
+"""A toy AlgoPerf workload for driving submissions in tests and benchmarks.
 
-Softmax regression through one hidden layer with dropout and a batch-norm-like
-running mean as model state, on a fixed random dataset. Batches are global
-arrays sharded along the batch axis, as AlgoPerf's JAX pipelines yield them.
+Classification through one tanh hidden layer with dropout and a
+batch-norm-like running mean as model state, on a fixed random dataset; sizes
+are arguments, so the same model serves tests (tiny) and benchmarks (10M+
+parameters). Batches are global arrays sharded along the batch axis, as
+AlgoPerf's JAX pipelines yield them.
 """
 
 import jax
@@ -12,22 +14,23 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from localperf import spec
 
-NUM_FEATURES, NUM_HIDDEN, NUM_CLASSES = 8, 16, 4
+NUM_EXAMPLES = 256
 
 
 class ToyWorkload(spec.Workload):
   """Just enough of `spec.Workload` for a submission to train and evaluate."""
 
-  def __init__(self, step_hint=100, batch_size=16):
+  def __init__(self, step_hint=100, num_features=8, num_hidden=16,
+               num_classes=4):
     super().__init__()
     self._step_hint = step_hint
-    self.batch_size = batch_size
+    self.sizes = (num_features, num_hidden, num_classes)
 
   target_metric_name = 'loss'
   validation_target_value = 0.0
   test_target_value = 0.0
   loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
-  num_train_examples = 256
+  num_train_examples = NUM_EXAMPLES
   eval_batch_size = 64
   num_eval_train_examples = 64
   num_validation_examples = 64
@@ -51,19 +54,21 @@ class ToyWorkload(spec.Workload):
     return param_key == 'out'
 
   def init_model_fn(self, rng):
+    num_features, num_hidden, num_classes = self.sizes
     k1, k2 = jax.random.split(rng)
     params = {
-        'hidden': {'w': jax.random.normal(k1, (NUM_FEATURES, NUM_HIDDEN)) * 0.3,
-                   'b': jnp.zeros(NUM_HIDDEN)},
-        'out': {'w': jax.random.normal(k2, (NUM_HIDDEN, NUM_CLASSES)) * 0.3,
-                'b': jnp.zeros(NUM_CLASSES)},
+        'hidden': {'w': jax.random.normal(k1, (num_features, num_hidden))
+                        * num_features**-0.5,
+                   'b': jnp.zeros(num_hidden)},
+        'out': {'w': jax.random.normal(k2, (num_hidden, num_classes)) * 0.3,
+                'b': jnp.zeros(num_classes)},
     }
     self._param_shapes = jax.tree_util.tree_map(
         lambda p: spec.ShapeTuple(p.shape), params)
     self._param_types = jax.tree_util.tree_map(
         lambda p: spec.ParameterType.WEIGHT, params)
     replicated = NamedSharding(_mesh(), PartitionSpec())
-    model_state = {'mean': jnp.zeros(NUM_HIDDEN)}
+    model_state = {'mean': jnp.zeros(num_hidden)}
     return jax.device_put((params, model_state), replicated)
 
   def model_fn(self, params, batch, model_state, mode, rng, update_batch_norm,
@@ -79,8 +84,9 @@ class ToyWorkload(spec.Workload):
 
   def loss_fn(self, label_batch, logits_batch, mask_batch=None,
               label_smoothing=0.0):
-    one_hot = jax.nn.one_hot(label_batch, NUM_CLASSES)
-    smoothed = one_hot * (1 - label_smoothing) + label_smoothing / NUM_CLASSES
+    num_classes = logits_batch.shape[-1]
+    one_hot = jax.nn.one_hot(label_batch, num_classes)
+    smoothed = one_hot * (1 - label_smoothing) + label_smoothing / num_classes
     per_example = -(smoothed * jax.nn.log_softmax(logits_batch)).sum(-1)
     if mask_batch is None:
       mask_batch = jnp.ones_like(per_example)
@@ -92,7 +98,7 @@ class ToyWorkload(spec.Workload):
                          cache=None, repeat_final_dataset=None,
                          num_batches=None):
     del data_rng, split, data_dir, cache, repeat_final_dataset, num_batches
-    inputs, targets = dataset()
+    inputs, targets = self.dataset()
     sharded = NamedSharding(_mesh(), PartitionSpec('batch'))
     step = 0
     while True:
@@ -104,17 +110,21 @@ class ToyWorkload(spec.Workload):
 
   def _eval_model_on_split(self, split, num_examples, global_batch_size,
                            params, model_state, rng, data_dir, global_step=0):
-    inputs, targets = dataset()
+    inputs, targets = self.dataset()
     logits, _ = self.model_fn(params, {'inputs': inputs}, model_state,
                               spec.ForwardPassMode.EVAL, rng, False)
     return {'loss': float(self.loss_fn(targets, logits)['summed'] / len(targets))}
 
 
-def dataset():
-  rng = np.random.default_rng(0)
-  inputs = rng.normal(size=(256, NUM_FEATURES)).astype(np.float32)
-  targets = (inputs[:, :NUM_CLASSES].argmax(1)).astype(np.int32)
-  return inputs, targets
+
+
+  def dataset(self):
+    """Fixed inputs; the label is the largest of the first `classes` features."""
+    num_features, _, num_classes = self.sizes
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(NUM_EXAMPLES, num_features)).astype(np.float32)
+    targets = inputs[:, :num_classes].argmax(1).astype(np.int32)
+    return inputs, targets
 
 
 def _mesh():
