@@ -334,3 +334,12 @@ def test_four_devices_with_batch_sharded_inputs_match_one_device():
     one = [float(np.sum(evaluated[10]['out']['w'])),
            float(np.sum(raw[-1]['hidden']['w']))]
     np.testing.assert_allclose(four[name], one, rtol=1e-4, err_msg=name)
+
+
+def test_schedule_free_loads_or_says_which_optax_it_needs():
+  name = 'submissions.schedule_free_adamw.submission'
+  if HAS_SCHEDULE_FREE:
+    assert callable(importlib.import_module(name).init_optimizer_state)
+  else:
+    with pytest.raises(ImportError, match=r'optax >= 0\.2\.3'):
+      importlib.import_module(name)
