@@ -1,0 +1,408 @@
+"""AlgoPerf's `submission_runner` (v0.6, JAX) on one machine.
+
+`plan_trials` checks everything a run needs (workload, submission, batch
+size, search space) before any training; `run_trials` then runs each trial
+through `train_once`, whose loop follows AlgoPerf's:
+
+  rng = PRNGKey(seed)                  (external ruleset: split(rng, 2)[0])
+  data, opt_init, model_init, rng = split(rng, 4)
+  per step: step_rng = fold_in(rng, global_step)
+            data_select, update, prep_eval, eval = split(step_rng, 4)
+
+Submission time is the wall time from the end of one step to the end of the
+next (data selection + update) plus `prepare_for_eval`; evals, logging and
+checkpoints are untimed. An eval is due when `eval_period_time_sec` of wall
+time has passed since the last eval ends (or, with `eval_every_n_steps`,
+every n steps: exact and repeatable) and whenever training is complete. At a
+due eval the runner first runs `prepare_for_eval` (timed), then checks the
+time budget (1.5x for the self-tuning ruleset) and evaluates only if time
+remains. A run stops when time is up, when both validation and test targets
+are reached, on `TrainingCompleteError`, or at `max_global_steps`.
+
+Two deliberate differences, both about exactness: JAX dispatch is
+asynchronous, so before stopping the `prepare_for_eval` clock the runner waits
+for the params it returned (pending training work is charged to the
+submission, not to the untimed eval); and a resumed run skips the training
+batches the restored steps consumed, so it sees the data an uninterrupted run
+would.
+"""
+
+import importlib.util
+import inspect
+import os
+import sys
+import time
+import types
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+import jax
+
+from localperf import checkpoints
+from localperf import logs
+from localperf import search_space
+from localperf import spec
+from localperf import workloads as workload_registry
+
+RULESETS = ('external', 'self')
+REQUIRED_FUNCTIONS = ('init_optimizer_state', 'update_params',
+                      'data_selection', 'get_batch_size')
+SELF_TUNING_BUDGET_FACTOR = 1.5
+Clock = Callable[[], float]
+
+
+class Submission(NamedTuple):
+  """A submission's functions; `prepare_for_eval` may be None (pre-v0.6)."""
+  path: str
+  init_optimizer_state: Callable[..., Any]
+  update_params: Callable[..., Any]
+  prepare_for_eval: Optional[Callable[..., Any]]
+  data_selection: Callable[..., Any]
+  get_batch_size: Callable[[str], int]
+
+
+class TrialPlan(NamedTuple):
+  """One trial to run: its index (1-based) and hyperparameters."""
+  index: int
+  hyperparameters: Any
+
+
+class RunPlan(NamedTuple):
+  """A submission on a workload, checked and ready to run."""
+  workload_name: str
+  submission: Submission
+  tuning_ruleset: str
+  global_batch_size: int
+  global_eval_batch_size: int
+  rng_seed: int
+  trials: List[TrialPlan]
+
+
+class TrialResult(NamedTuple):
+  index: int
+  hyperparameters: Any
+  score: float  # Accumulated submission time, seconds.
+  global_step: int
+  eval_results: List[Tuple[int, Dict[str, Any]]]
+  log_dir: Optional[str]
+
+
+class SubmissionImportError(ValueError):
+  """The submission file exists but importing it failed."""
+
+
+def load_submission(path: str) -> Submission:
+  """Imports the file at `path` as AlgoPerf does (`a/b/c.py` -> `a.b.c`)."""
+  if not path.endswith('.py'):
+    raise ValueError(f'submission_path {path!r} must name a Python file '
+                     '(*.py).')
+  if not os.path.isfile(path):
+    raise ValueError(f'submission_path {path!r}: no such file.')
+  relative = os.path.relpath(os.path.abspath(path))
+  module_name = (os.path.splitext(relative)[0].replace(os.sep, '.')
+                 if not relative.startswith('..') else
+                 f'localperf_submission_{abs(hash(os.path.abspath(path)))}')
+  module_spec = importlib.util.spec_from_file_location(module_name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  sys.modules[module_name] = module
+  try:
+    module_spec.loader.exec_module(module)
+  except Exception as e:  # Whatever the file raises, say which file.
+    del sys.modules[module_name]
+    raise SubmissionImportError(
+        f'submission_path {path!r}: import failed: {type(e).__name__}: {e}'
+    ) from e
+  missing = [f for f in REQUIRED_FUNCTIONS
+             if not callable(getattr(module, f, None))]
+  if missing:
+    raise ValueError(f'submission_path {path!r}: missing required '
+                     f'function(s) {", ".join(missing)} (a submission defines '
+                     f'{", ".join(REQUIRED_FUNCTIONS)} and prepare_for_eval).')
+  return Submission(path, module.init_optimizer_state, module.update_params,
+                    getattr(module, 'prepare_for_eval', None),
+                    module.data_selection, module.get_batch_size)
+
+
+def plan_trials(workload_name: str, submission_path: str,
+                tuning_ruleset: str = 'external',
+                tuning_search_space: Optional[str] = None,
+                num_tuning_trials: int = 1,
+                rng_seed: Optional[int] = None) -> RunPlan:
+  """Checks all inputs of a run and samples its hyperparameters.
+
+  Raises ValueError naming the bad input (workload, submission, ruleset,
+  search space, batch size) before anything is trained.
+  """
+  workload = workload_registry.get_workload(workload_name)
+  if tuning_ruleset not in RULESETS:
+    raise ValueError(f'tuning_ruleset {tuning_ruleset!r}: accepted values '
+                     f'are {", ".join(RULESETS)}.')
+  submission = load_submission(submission_path)
+  try:
+    batch_size = int(submission.get_batch_size(workload_name))
+  except ValueError as e:
+    raise ValueError(f'submission {submission_path!r} has no batch size for '
+                     f'workload {workload_name!r}: {e}') from e
+  num_devices = jax.device_count()
+  for name, size in (('global batch size', batch_size),
+                     ('eval batch size', workload.eval_batch_size)):
+    if size <= 0 or size % num_devices:
+      raise ValueError(f'The {name} ({size}) must be a positive multiple of '
+                       f'the number of devices ({num_devices}).')
+  if rng_seed is None:
+    rng_seed = int.from_bytes(os.urandom(4), 'little')
+  if tuning_ruleset == 'self':
+    if tuning_search_space is not None:
+      raise ValueError('tuning_search_space must not be given with the '
+                       'self-tuning ruleset.')
+    trials = [TrialPlan(1, None)]
+  else:
+    if tuning_search_space is None:
+      raise ValueError('tuning_search_space: the external ruleset needs a '
+                       'search space JSON file.')
+    space = search_space.load_search_space(tuning_search_space)
+    points = search_space.generate_search(space, num_tuning_trials, rng_seed)
+    trials = [TrialPlan(i + 1, p) for i, p in enumerate(points)]
+  return RunPlan(workload_name, submission, tuning_ruleset, batch_size,
+                 workload.eval_batch_size, rng_seed, trials)
+
+
+class TrialSettings(NamedTuple):
+  """How a trial runs, beyond the submission and its hyperparameters."""
+  max_global_steps: Optional[int] = None
+  eval_every_n_steps: Optional[int] = None  # None: AlgoPerf's wall-time evals.
+  save_checkpoints: bool = True
+  data_dir: str = ''
+  flags: Dict[str, Any] = {}  # Written to flags_<preemption>.json.
+
+
+def run_trials(plan: RunPlan, log_dir: Optional[str],
+               settings: TrialSettings = TrialSettings(),
+               clock: Clock = time.time,
+               progress: Optional[Callable[[str], None]] = None
+               ) -> List[TrialResult]:
+  """Runs every trial of `plan`, logging under `log_dir/trial_<k>`."""
+  results = []
+  for trial in plan.trials:
+    rng = jax.random.PRNGKey(plan.rng_seed)
+    if plan.tuning_ruleset == 'external':
+      rng, _ = jax.random.split(rng, 2)
+    trial_dir, hyperparameters = None, trial.hyperparameters
+    if log_dir is not None:
+      trial_dir = os.path.join(log_dir, f'trial_{trial.index}')
+      os.makedirs(trial_dir, exist_ok=True)
+      if hyperparameters is not None:
+        hyperparameters = logs.write_hparams(hyperparameters, trial_dir)
+    label = (f'{plan.workload_name} {_submission_name(plan.submission.path)} '
+             f'trial {trial.index}/{len(plan.trials)}')
+    workload = workload_registry.get_workload(plan.workload_name)
+    score, metrics = train_once(
+        workload, plan.submission, hyperparameters, rng, plan.rng_seed,
+        global_batch_size=plan.global_batch_size,
+        global_eval_batch_size=plan.global_eval_batch_size,
+        budget_sec=_budget(workload, plan.tuning_ruleset),
+        settings=settings, log_dir=trial_dir, clock=clock,
+        progress=(lambda line, label=label: progress(f'{label}: {line}'))
+        if progress else None)
+    results.append(TrialResult(trial.index, hyperparameters, score,
+                               metrics['global_step'],
+                               metrics['eval_results'], trial_dir))
+  return results
+
+
+def _budget(workload: spec.Workload, tuning_ruleset: str) -> float:
+  factor = SELF_TUNING_BUDGET_FACTOR if tuning_ruleset == 'self' else 1.0
+  return factor * workload.max_allowed_runtime_sec
+
+
+def _submission_name(path: str) -> str:
+  return os.path.basename(os.path.dirname(os.path.abspath(path)))
+
+
+def _new_train_state() -> Dict[str, Any]:
+  return {
+      'validation_goal_reached': False,
+      'test_goal_reached': False,
+      'is_time_remaining': True,
+      'last_eval_time': 0,
+      'training_complete': False,
+      'accumulated_submission_time': 0,
+      'accumulated_eval_time': 0,
+      'accumulated_logging_time': 0,
+      'last_step_end_time': None,
+  }
+
+
+def train_once(workload: spec.Workload, submission: Submission,
+               hyperparameters: Any, rng: spec.RandomState,
+               rng_seed: Optional[int], *, global_batch_size: int,
+               global_eval_batch_size: int, budget_sec: float,
+               settings: TrialSettings = TrialSettings(),
+               log_dir: Optional[str] = None, clock: Clock = time.time,
+               progress: Optional[Callable[[str], None]] = None
+               ) -> Tuple[float, Dict[str, Any]]:
+  """One training run; returns (submission time, {eval_results, global_step}).
+
+  `clock` is the wall clock (inject a fake one to test timing);
+  `progress` receives a one-line summary after each eval.
+  """
+  data_rng, opt_init_rng, model_init_rng, rng = jax.random.split(rng, 4)
+  input_queue = workload._build_input_queue(  # pylint: disable=protected-access
+      data_rng, 'train', data_dir=settings.data_dir,
+      global_batch_size=global_batch_size)
+  model_params, model_state = workload.init_model_fn(model_init_rng)
+  optimizer_state = submission.init_optimizer_state(
+      workload, model_params, model_state, hyperparameters, opt_init_rng)
+  needs_train_state = ('train_state' in
+                       inspect.signature(submission.update_params).parameters)
+
+  run = checkpoints.TrainingSnapshot(
+      optimizer_state, model_params, model_state, _new_train_state(),
+      eval_results=[], global_step=0, preemption_count=0)
+  metrics_logger = None
+  if log_dir is not None:
+    run = checkpoints.maybe_restore_checkpoint(run, log_dir)
+    for _ in range(run.global_step):  # Resume where the data stream was.
+      next(input_queue)
+    logs.write_json(
+        os.path.join(log_dir, f'meta_data_{run.preemption_count}.json'),
+        logs.meta_data(workload, rng_seed))
+    logs.write_json(
+        os.path.join(log_dir, f'flags_{run.preemption_count}.json'),
+        dict(settings.flags))
+    metrics_logger = logs.MetricsLogger(log_dir)
+  (optimizer_state, model_params, model_state, train_state, eval_results,
+   global_step, preemption_count) = run
+
+  global_start_time = clock()
+  train_state['last_step_end_time'] = global_start_time
+  goals_reached = (train_state['validation_goal_reached'] and
+                   train_state['test_goal_reached'])
+  while (train_state['is_time_remaining'] and not goals_reached and
+         not train_state['training_complete']):
+    step_rng = jax.random.fold_in(rng, global_step)
+    data_select_rng, update_rng, prep_eval_rng, eval_rng = jax.random.split(
+        step_rng, 4)
+
+    batch = submission.data_selection(
+        workload, input_queue, optimizer_state, model_params, model_state,
+        hyperparameters, global_step, data_select_rng)
+    try:
+      optimizer_state, model_params, model_state = submission.update_params(
+          workload=workload, current_param_container=model_params,
+          current_params_types=workload.model_params_types,
+          model_state=model_state, hyperparameters=hyperparameters,
+          batch=batch, loss_type=workload.loss_type,
+          optimizer_state=optimizer_state, eval_results=eval_results,
+          global_step=global_step, rng=update_rng,
+          **({'train_state': types.MappingProxyType(train_state)}
+             if needs_train_state else {}))
+    except spec.TrainingCompleteError:
+      train_state['training_complete'] = True
+    del batch
+    global_step += 1
+    if max_steps_reached(global_step, settings.max_global_steps):
+      train_state['training_complete'] = True
+    train_step_end_time = clock()
+    train_state['accumulated_submission_time'] += (
+        train_step_end_time - train_state['last_step_end_time'])
+
+    if eval_due(global_step, train_step_end_time, train_state,
+                workload.eval_period_time_sec, settings.eval_every_n_steps):
+      prepare_start_time = clock()
+      if submission.prepare_for_eval is not None:
+        optimizer_state, model_params, model_state = (
+            submission.prepare_for_eval(
+                workload=workload, current_param_container=model_params,
+                current_params_types=workload.model_params_types,
+                model_state=model_state, hyperparameters=hyperparameters,
+                loss_type=workload.loss_type,
+                optimizer_state=optimizer_state, eval_results=eval_results,
+                global_step=global_step, rng=prep_eval_rng))
+      jax.block_until_ready(model_params)
+      train_state['accumulated_submission_time'] += (
+          clock() - prepare_start_time)
+      train_state['is_time_remaining'] = (
+          train_state['accumulated_submission_time'] < budget_sec)
+
+      if train_state['is_time_remaining']:
+        eval_start_time = clock()
+        latest_eval_result = workload.eval_model(
+            global_eval_batch_size, model_params, model_state, eval_rng,
+            settings.data_dir, None, global_step)
+        train_state['validation_goal_reached'] = (
+            workload.has_reached_validation_target(latest_eval_result) or
+            train_state['validation_goal_reached'])
+        train_state['test_goal_reached'] = (
+            workload.has_reached_test_target(latest_eval_result) or
+            train_state['test_goal_reached'])
+        goals_reached = (train_state['validation_goal_reached'] and
+                         train_state['test_goal_reached'])
+        eval_end_time = clock()
+        train_state['last_eval_time'] = eval_end_time
+        train_state['accumulated_eval_time'] += eval_end_time - eval_start_time
+        latest_eval_result.update({
+            'score': train_state['accumulated_submission_time'],
+            'total_duration': eval_end_time - global_start_time,
+            'accumulated_submission_time':
+                train_state['accumulated_submission_time'],
+            'accumulated_eval_time': train_state['accumulated_eval_time'],
+            'accumulated_logging_time':
+                train_state['accumulated_logging_time'],
+        })
+        eval_results.append((global_step, latest_eval_result))
+
+        logging_start_time = clock()
+        if metrics_logger is not None:
+          metrics_logger.append_scalar_metrics(
+              latest_eval_result, global_step=global_step,
+              preemption_count=preemption_count, is_eval=True)
+          if settings.save_checkpoints:
+            checkpoints.save_checkpoint(checkpoints.TrainingSnapshot(
+                optimizer_state, model_params, model_state, train_state,
+                eval_results, global_step, preemption_count), log_dir)
+        train_state['accumulated_logging_time'] += (
+            clock() - logging_start_time)
+        if progress is not None:
+          progress(progress_line(workload, global_step, train_state,
+                                 latest_eval_result, budget_sec))
+
+    train_state['last_step_end_time'] = clock()
+
+  if metrics_logger is not None:
+    metrics_logger.append_scalar_metrics(
+        {'score': train_state['accumulated_submission_time']},
+        global_step=global_step, preemption_count=preemption_count)
+    if settings.save_checkpoints:
+      checkpoints.save_checkpoint(checkpoints.TrainingSnapshot(
+          optimizer_state, model_params, model_state, train_state,
+          eval_results, global_step, preemption_count), log_dir)
+  return (train_state['accumulated_submission_time'],
+          {'eval_results': eval_results, 'global_step': global_step})
+
+
+def max_steps_reached(global_step: int, max_global_steps: Optional[int]
+                      ) -> bool:
+  return max_global_steps is not None and global_step == max_global_steps
+
+
+def eval_due(global_step: int, now: float, train_state: Dict[str, Any],
+             eval_period_time_sec: float,
+             eval_every_n_steps: Optional[int]) -> bool:
+  """AlgoPerf's wall-time rule, or every n steps; always when complete."""
+  if train_state['training_complete']:
+    return True
+  if eval_every_n_steps is not None:
+    return global_step % eval_every_n_steps == 0
+  return now - train_state['last_eval_time'] >= eval_period_time_sec
+
+
+def progress_line(workload: spec.Workload, global_step: int,
+                  train_state: Dict[str, Any], eval_result: Dict[str, Any],
+                  budget_sec: float) -> str:
+  """'step 600 (20% of step_hint), 12.3s of 90s, validation/accuracy ...'."""
+  metric = f'validation/{workload.target_metric_name}'
+  reached = ' (target reached)' if train_state['validation_goal_reached'] else ''
+  return (f'step {global_step} ({100 * global_step / workload.step_hint:.0f}% '
+          f'of step_hint), {train_state["accumulated_submission_time"]:.1f}s '
+          f'of {budget_sec:.0f}s, {metric} {eval_result[metric]:.4f} '
+          f'[target {workload.validation_target_value}]{reached}')

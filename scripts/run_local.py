@@ -1,0 +1,264 @@
+r"""Run submissions on localperf's CPU workloads and compare them.
+
+With no arguments: nadamw, nadamw_ema, nadamw_lawa and schedule_free_adamw on
+mnist1d, one trial each at the first point of each submission's
+`tuning_search_space.json`; prints steps and time to the validation target,
+the best validation metric and the ratio to nadamw, and writes AlgoPerf-style
+logs and `validation_curves.png` under ./experiments/<experiment_name>/.
+
+  python -m scripts.run_local
+  python -m scripts.run_local --workloads=mnist1d,ctr_dlrm --num_studies=3 \
+      --eval_every_n_steps=100
+  python -m scripts.run_local --submission_path=submissions/nadamw/submission.py \
+      --tuning_search_space=submissions/nadamw/tuning_search_space.json \
+      --num_tuning_trials=5 --experiment_name=nadamw_sweep
+
+Flags named as in AlgoPerf's `submission_runner` mean the same. Logs go to
+`<experiment_dir>/<experiment_name>/<submission>/study_<k>/<workload>_jax/
+trial_<j>/`, the layout AlgoPerf's scoring reads. Study k uses rng seed
+`rng_seed + k`. A submission that cannot be imported (schedule_free_adamw
+needs `optax.contrib.schedule_free`, absent in optax 0.2.2) is skipped with a
+one-line notice.
+"""
+
+import argparse
+import datetime
+import math
+import os
+import statistics
+import sys
+import time
+from typing import Dict, List, NamedTuple, Optional
+
+from localperf import logs
+from localperf import runner
+from localperf import workloads as workload_registry
+
+DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
+                       'schedule_free_adamw')
+REFERENCE_SUBMISSION = 'nadamw'
+
+
+def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(
+      description=__doc__.split('\n\n')[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--workload', default=workload_registry.DEFAULT_WORKLOAD,
+                 help=f'one of {", ".join(workload_registry.WORKLOAD_NAMES)}')
+  p.add_argument('--workloads', default=None,
+                 help='comma-separated workloads (overrides --workload)')
+  p.add_argument('--submission_path', default=None,
+                 help='a submission.py (overrides --submissions)')
+  p.add_argument('--submissions', default=','.join(DEFAULT_SUBMISSIONS),
+                 help='comma-separated names of folders in submissions/')
+  p.add_argument('--tuning_ruleset', default='external',
+                 choices=runner.RULESETS)
+  p.add_argument('--tuning_search_space', default=None,
+                 help='JSON search space (default: tuning_search_space.json '
+                 'beside each submission; external ruleset only)')
+  p.add_argument('--num_tuning_trials', type=int, default=1)
+  p.add_argument('--num_studies', type=int, default=1)
+  p.add_argument('--experiment_dir', default='./experiments')
+  p.add_argument('--experiment_name', default=None,
+                 help='default: run_local-<date-time>')
+  p.add_argument('--rng_seed', type=int, default=0)
+  p.add_argument('--max_global_steps', type=int, default=None)
+  p.add_argument('--eval_every_n_steps', type=int, default=None,
+                 help='evaluate every n steps instead of every '
+                 'eval_period_time_sec of wall time (exact, repeatable)')
+  p.add_argument('--save_checkpoints', action=argparse.BooleanOptionalAction,
+                 default=True)
+  p.add_argument('--overwrite', action='store_true')
+  p.add_argument('--resume_last_run', action='store_true')
+  flags = p.parse_args(argv)
+  for name in ('num_tuning_trials', 'num_studies', 'eval_every_n_steps',
+               'max_global_steps'):
+    value = getattr(flags, name)
+    if value is not None and value < 1:
+      p.error(f'--{name} must be >= 1, got {value}.')
+  if flags.experiment_name is None:
+    flags.experiment_name = datetime.datetime.now().strftime(
+        'run_local-%Y-%m-%d-%H-%M-%S')
+  return flags
+
+
+class Job(NamedTuple):
+  """One submission on one workload in one study, planned and checked."""
+  submission: str
+  workload: str
+  study: int
+  plan: runner.RunPlan
+
+
+def plan_jobs(flags: argparse.Namespace) -> List[Job]:
+  """Every run, checked before any training; skips unimportable submissions."""
+  workloads = (flags.workloads or flags.workload).split(',')
+  if flags.submission_path:
+    paths = {_name_of(flags.submission_path): flags.submission_path}
+  else:
+    paths = {name: os.path.join('submissions', name, 'submission.py')
+             for name in flags.submissions.split(',')}
+  jobs = []
+  for submission, path in paths.items():
+    space = flags.tuning_search_space
+    if flags.tuning_ruleset == 'external' and space is None:
+      space = os.path.join(os.path.dirname(path), 'tuning_search_space.json')
+    try:
+      for workload in workloads:
+        for study in range(flags.num_studies):
+          plan = runner.plan_trials(
+              workload, path, flags.tuning_ruleset, space,
+              flags.num_tuning_trials, flags.rng_seed + study)
+          jobs.append(Job(submission, workload, study, plan))
+    except runner.SubmissionImportError as e:
+      print(f'Skipping {submission}: {e}', file=sys.stderr)
+  if not jobs:
+    raise ValueError('no submission could be loaded.')
+  return jobs
+
+
+def _name_of(submission_path: str) -> str:
+  return os.path.basename(os.path.dirname(os.path.abspath(submission_path)))
+
+
+class ProgressLine:
+  """Rewrites one status line on a terminal; elsewhere, a line every 10 s."""
+
+  def __init__(self, stream=sys.stderr, period_sec: float = 10.0):
+    self.stream, self.period_sec = stream, period_sec
+    self.tty = stream.isatty()
+    self.last_print = -math.inf
+
+  def __call__(self, line: str) -> None:
+    if self.tty:
+      self.stream.write('\r' + line[:150].ljust(150))
+      self.stream.flush()
+    elif time.time() - self.last_print >= self.period_sec:
+      self.last_print = time.time()
+      print(line, file=self.stream, flush=True)
+
+  def done(self, line: str) -> None:
+    self.stream.write(('\r' if self.tty else '') + line.ljust(150 if self.tty
+                                                               else 0) + '\n')
+    self.stream.flush()
+
+
+class Outcome(NamedTuple):
+  """A study's result: its best trial's steps/time to target and curve."""
+  steps_to_target: float  # math.inf if never reached.
+  time_to_target: float
+  best_validation: float
+  curve: List[tuple]  # (global_step, validation metric) of the best trial.
+
+
+def study_outcome(workload, results: List[runner.TrialResult]) -> Outcome:
+  """The trial that reached the target at the lowest submission time wins."""
+  metric = f'validation/{workload.target_metric_name}'
+  best = min if workload.minimize_target_metric else max
+  outcomes = []
+  for trial in results:
+    hits = [(r['score'], step) for step, r in trial.eval_results
+            if workload.has_reached_validation_target(r)]
+    time_to, steps_to = hits[0] if hits else (math.inf, math.inf)
+    values = [r[metric] for _, r in trial.eval_results]
+    outcomes.append(Outcome(
+        steps_to, time_to, best(values) if values else math.nan,
+        [(step, r[metric]) for step, r in trial.eval_results]))
+  return min(outcomes, key=lambda o: (o.time_to_target, o.steps_to_target))
+
+
+def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
+  """Median over studies per (workload, submission), ratios to nadamw."""
+  header = (f'{"workload":<10} {"submission":<20} {"steps":>7} {"time_s":>7} '
+            f'{"best_val":>9} {"steps/ref":>9} {"time/ref":>9}')
+  lines = [header, '-' * len(header)]
+  for (workload, submission), studies in outcomes.items():
+    steps = statistics.median(o.steps_to_target for o in studies)
+    secs = statistics.median(o.time_to_target for o in studies)
+    best = statistics.median(o.best_validation for o in studies)
+    ref = outcomes.get((workload, REFERENCE_SUBMISSION))
+    ratio = lambda value, key: (
+        value / statistics.median(getattr(o, key) for o in ref)
+        if ref else math.nan)
+    lines.append(
+        f'{workload:<10} {submission:<20} {_fmt(steps, 0):>7} '
+        f'{_fmt(secs, 1):>7} {best:>9.4f} '
+        f'{_fmt(ratio(steps, "steps_to_target"), 3):>9} '
+        f'{_fmt(ratio(secs, "time_to_target"), 3):>9}')
+  return '\n'.join(lines)
+
+
+def _fmt(value: float, digits: int) -> str:
+  if math.isnan(value):
+    return '-'
+  return 'inf' if math.isinf(value) else f'{value:.{digits}f}'
+
+
+def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
+  """Validation metric against step (study 0), one panel per workload."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = list(dict.fromkeys(w for w, _ in outcomes))
+  fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4),
+                           squeeze=False)
+  for ax, name in zip(axes[0], names):
+    workload = workload_registry.get_workload(name)
+    for (w, submission), studies in outcomes.items():
+      if w == name and studies[0].curve:
+        steps, values = zip(*studies[0].curve)
+        ax.plot(steps, values, label=submission)
+    ax.axhline(workload.validation_target_value, color='k', ls='--',
+               label='target')
+    ax.set(title=name, xlabel='global step',
+           ylabel=f'validation/{workload.target_metric_name}')
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  flags = parse_flags(argv)
+  try:
+    jobs = plan_jobs(flags)
+    log_dirs = [logs.get_log_dir(
+        os.path.join(flags.experiment_dir, flags.experiment_name,
+                     job.submission), job.workload, f'study_{job.study}',
+        flags.resume_last_run, flags.overwrite) for job in jobs]
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  outcomes: Dict[tuple, List[Outcome]] = {}
+  start = time.time()
+  for job, log_dir in zip(jobs, log_dirs):
+    settings = runner.TrialSettings(
+        max_global_steps=flags.max_global_steps,
+        eval_every_n_steps=flags.eval_every_n_steps,
+        save_checkpoints=flags.save_checkpoints,
+        flags=dict(vars(flags), workload=job.workload,
+                   submission_path=job.plan.submission.path,
+                   rng_seed=job.plan.rng_seed, study=job.study))
+    progress = ProgressLine()
+    results = runner.run_trials(job.plan, log_dir, settings,
+                                progress=progress)
+    workload = workload_registry.get_workload(job.workload)
+    outcome = study_outcome(workload, results)
+    progress.done(f'{job.workload} {job.submission} study {job.study}: '
+                  f'{_fmt(outcome.steps_to_target, 0)} steps, '
+                  f'{_fmt(outcome.time_to_target, 1)}s to target; best '
+                  f'validation {outcome.best_validation:.4f}')
+    outcomes.setdefault((job.workload, job.submission), []).append(outcome)
+  root = os.path.join(flags.experiment_dir, flags.experiment_name)
+  table = summary_table(outcomes)
+  print(table)
+  with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
+    f.write(table + '\n')
+  plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))
+  print(f'\nLogs, summary.txt and validation_curves.png in {root} '
+        f'({time.time() - start:.0f}s)')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
