@@ -9,7 +9,6 @@ the runner, the workloads and the submissions. The stand-in mirrors
 
 try:  # pragma: no cover - exercised only where AlgoPerf is installed.
   from algoperf.spec import *  # noqa: F401,F403
-  from algoperf.spec import ShapeTuple, TrainingCompleteError, Workload  # noqa: F401
   USING_ALGOPERF = True
 except ImportError:
   USING_ALGOPERF = False
