@@ -1,4 +1,8 @@
-"""The two CPU workloads: registry, AlgoPerf interface, data, sharding."""
+"""Every CPU workload: registry, AlgoPerf interface, data, sharding.
+
+Workload-specific checks (metrics against reference libraries, data
+generators, models) live in tests/test_workload_<name>.py.
+"""
 
 import json
 import os
@@ -15,8 +19,17 @@ from localperf import workloads as registry
 from localperf.workloads import base
 
 
+# Workloads whose batches are {'inputs': array, 'targets': class ids or
+# click labels}, the ones a shared numpy loss and accuracy can check.
+FLAT = ('mnist1d', 'ctr_dlrm', 'shapes_vit')
+
+
 def test_registry_names_and_unknown_name():
-  assert registry.WORKLOAD_NAMES == ('mnist1d', 'ctr_dlrm')
+  assert registry.WORKLOAD_NAMES[:2] == ('mnist1d', 'ctr_dlrm')
+  assert set(registry.PAPER_SEVEN) < set(registry.WORKLOAD_NAMES)
+  assert sorted(registry.ALGOPERF_COUNTERPART.values()) == [
+      'criteo1tb', 'fastmri', 'imagenet_vit', 'librispeech_conformer',
+      'librispeech_deepspeech', 'ogbg', 'wmt']
   with pytest.raises(ValueError, match='nope.*mnist1d, ctr_dlrm'):
     registry.get_workload('nope')
 
@@ -39,7 +52,6 @@ def initialised(request):
 
 def test_param_shapes_and_types(initialised):
   workload, params, model_state = initialised
-  assert model_state is None
   shapes = jax.tree.leaves(workload.param_shapes,
                            is_leaf=lambda x: isinstance(x, spec.ShapeTuple))
   assert [s.shape_tuple for s in shapes] == [
@@ -47,7 +59,7 @@ def test_param_shapes_and_types(initialised):
   types = jax.tree.leaves(workload.model_params_types)
   assert len(types) == len(shapes)
   assert all(isinstance(t, spec.ParameterType) for t in types)
-  for leaf in jax.tree.leaves(params):
+  for leaf in jax.tree.leaves((params, model_state)):
     assert leaf.sharding.is_fully_replicated
 
 
@@ -66,29 +78,51 @@ def test_train_queue_yields_sharded_global_batches(initialised):
   workload = initialised[0]
   queue = workload._build_input_queue(jax.random.PRNGKey(1), 'train', '', 64)  # pylint: disable=protected-access
   batch = next(queue)
-  assert batch['inputs'].shape == (64,) + tuple(workload.input_shape)
-  assert batch['targets'].shape[0] == 64
-  assert batch['inputs'].sharding.spec == jax.sharding.PartitionSpec('batch')
+  for leaf in jax.tree.leaves(batch):
+    assert leaf.shape[0] == 64
+    assert leaf.sharding.spec == jax.sharding.PartitionSpec('batch')
   again = next(workload._build_input_queue(  # pylint: disable=protected-access
       jax.random.PRNGKey(1), 'train', '', 64))
-  np.testing.assert_array_equal(batch['inputs'], again['inputs'])
+  jax.tree.map(np.testing.assert_array_equal, batch, again)
+  assert not np.array_equal(jax.tree.leaves(batch)[0],
+                            jax.tree.leaves(next(queue))[0])
 
 
 def test_model_fn_dropout_only_in_training(initialised):
   workload, params, model_state = initialised
   batch = next(workload._build_input_queue(  # pylint: disable=protected-access
       jax.random.PRNGKey(1), 'train', '', 32))
-  run = lambda mode, rate, seed: workload.model_fn(
+  run = lambda mode, rate, seed: jax.tree.leaves(workload.model_fn(
       params, batch, model_state, mode, jax.random.PRNGKey(seed), False,
-      rate)[0]
+      rate)[0])[0]
   train, evaluate = spec.ForwardPassMode.TRAIN, spec.ForwardPassMode.EVAL
   np.testing.assert_array_equal(run(evaluate, 0.5, 0), run(evaluate, 0.5, 1))
-  np.testing.assert_array_equal(run(train, 0.0, 0), run(evaluate, 0.0, 0))
+  np.testing.assert_array_equal(run(train, 0.0, 0), run(train, 0.0, 1))
+  if model_state is None:  # Batch norm uses batch statistics in training.
+    np.testing.assert_array_equal(run(train, 0.0, 0), run(evaluate, 0.0, 0))
   assert not np.allclose(run(train, 0.5, 0), run(train, 0.5, 1))
 
 
-def test_loss_fn_against_numpy(initialised):
-  workload = initialised[0]
+def test_batch_norm_statistics_update_only_when_asked(initialised):
+  workload, params, model_state = initialised
+  batch = next(workload._build_input_queue(  # pylint: disable=protected-access
+      jax.random.PRNGKey(1), 'train', '', 32))
+  train = spec.ForwardPassMode.TRAIN
+  run = lambda update: workload.model_fn(
+      params, batch, model_state, train, jax.random.PRNGKey(0), update)[1]
+  if model_state is None:
+    assert run(True) is None
+    return
+  changed = jax.tree.leaves(jax.tree.map(
+      lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+      run(True), model_state))
+  assert any(changed)
+  jax.tree.map(np.testing.assert_array_equal, run(False), model_state)
+
+
+@pytest.mark.parametrize('name', FLAT)
+def test_loss_fn_against_numpy(name):
+  workload = registry.get_workload(name)
   rng = np.random.default_rng(0)
   mask = np.array([1.0, 1.0, 0.0, 1.0], np.float32)
   if workload.loss_type == spec.LossType.SOFTMAX_CROSS_ENTROPY:
@@ -109,14 +143,23 @@ def test_loss_fn_against_numpy(initialised):
   assert float(out['n_valid_examples']) == 3.0
 
 
-def test_eval_model_matches_a_direct_computation(initialised):
+def test_eval_model_reports_every_split(initialised):
   workload, params, model_state = initialised
   result = workload.eval_model(workload.eval_batch_size, params, model_state,
                                jax.random.PRNGKey(0), '', None, 0)
   name = workload.target_metric_name
-  assert set(result) == {f'{s}/{m}' for s in ('train', 'validation', 'test')
-                         for m in {name, 'loss'}} | {
-                             'validation/num_examples', 'test/num_examples'}
+  assert {f'{s}/{m}' for s in ('train', 'validation', 'test')
+          for m in {name, 'loss'}} <= set(result)
+  assert result['validation/num_examples'] == workload.num_validation_examples
+  assert all(np.isfinite(v) for v in result.values())
+
+
+@pytest.mark.parametrize('name', FLAT)
+def test_eval_model_matches_a_direct_computation(name):
+  workload = registry.get_workload(name)
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  result = workload.eval_model(workload.eval_batch_size, params, model_state,
+                               jax.random.PRNGKey(0), '', None, 0)
   data = workload.splits['validation']
   logits, _ = workload.model_fn(params, {'inputs': data['inputs']},
                                 model_state, spec.ForwardPassMode.EVAL, None,
@@ -124,7 +167,7 @@ def test_eval_model_matches_a_direct_computation(initialised):
   loss = workload.loss_fn(data['targets'], logits)
   assert result['validation/loss'] == pytest.approx(
       float(loss['summed']) / len(data['targets']), rel=1e-4)
-  if name == 'accuracy':
+  if workload.target_metric_name == 'accuracy':
     assert result['validation/accuracy'] == pytest.approx(
         np.mean(np.argmax(logits, -1) == data['targets']))
 
@@ -143,9 +186,10 @@ def test_targets_compare_in_the_metric_direction(initialised):
 def test_split_sizes_match_the_declared_counts(initialised):
   workload = initialised[0]
   splits = workload.splits
-  assert len(splits['train']['inputs']) == workload.num_train_examples
-  assert len(splits['validation']['inputs']) == workload.num_validation_examples
-  assert len(splits['test']['inputs']) == workload.num_test_examples
+  for split, size in (('train', workload.num_train_examples),
+                      ('validation', workload.num_validation_examples),
+                      ('test', workload.num_test_examples)):
+    assert {len(leaf) for leaf in jax.tree.leaves(splits[split])} == {size}
 
 
 def test_mnist1d_leaves_global_random_state_alone():

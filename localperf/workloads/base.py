@@ -4,22 +4,30 @@ A workload here is AlgoPerf's `spec.Workload` with its data generated on the
 machine and held in memory. A subclass supplies three things, in the order a
 reader needs them:
 
-  * data:   `_generate_splits()` returns numpy arrays for 'train',
-            'validation' and 'test' (each a dict with 'inputs' and 'targets',
-            batch dimension first). It runs once per process, on first use.
+  * data:   `_generate_splits()` returns, for 'train', 'validation' and
+            'test', a dict with 'inputs' and 'targets' (and optionally
+            per-token 'weights'). Each value is a numpy array or a pytree of
+            them (e.g. `(frames, paddings)` as AlgoPerf's speech workloads),
+            batch dimension first. It runs once per process, on first use.
   * model:  `_build_model()` returns a flax.linen module called as
-            `module(inputs, train=..., dropout_rate=...)` returning logits.
-  * metric: `loss_fn`, and `_eval_metric_sums(logits, batch)` for any metric
-            besides the loss (summed over the batch, weighted by
-            `batch['weights']`).
+            `module(inputs, train=..., dropout_rate=...)` returning logits (or
+            any pytree `loss_fn` takes). A module with `nn.BatchNorm` layers
+            gets its 'batch_stats' collection as the model state.
+  * metric: `loss_fn`, and for any metric besides the loss either
+            `_eval_metric_sums(logits, batch)` (sums over the batch, weighted
+            by `batch['weights']`) or, for metrics that do not decompose into
+            sums (average precision, WER, BLEU), `_eval_predictions` gathered
+            on the host and scored by `_metrics_from_predictions`.
 
 and its constants as class attributes (targets, budget, eval period,
-`step_hint`, split sizes, `input_shape`). Everything else (input queues that
-yield global arrays sharded along the batch axis, `init_model_fn`,
-`model_fn`, the eval loop, target checks, parameter types) lives here.
+`step_hint`, split sizes, `input_shape`, or `_init_inputs()` for pytree
+inputs). Everything else (input queues that yield global arrays sharded
+along the batch axis, `init_model_fn`, `model_fn`, the eval loop, target
+checks, parameter types) lives here.
 """
 
 import abc
+import functools
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import flax
@@ -31,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from localperf import spec
 
-Arrays = Dict[str, np.ndarray]
+Arrays = Dict[str, Any]  # Values: numpy arrays or pytrees of them.
 Splits = Dict[str, Arrays]
 
 # One generated data set per workload class and process (generation is the
@@ -91,7 +99,7 @@ def param_types_from_shapes(param_shapes: Dict[str, Any],
 def train_batches(arrays: Arrays, global_batch_size: int,
                   seed: np.ndarray) -> Iterator[Arrays]:
   """Endless shuffled batches: a fresh permutation per epoch, full batches."""
-  num_examples = len(next(iter(arrays.values())))
+  num_examples = num_examples_in(arrays)
   if global_batch_size > num_examples:
     raise ValueError(f'global_batch_size {global_batch_size} exceeds the '
                      f'{num_examples} training examples.')
@@ -101,7 +109,7 @@ def train_batches(arrays: Arrays, global_batch_size: int,
     for start in range(0, num_examples - global_batch_size + 1,
                        global_batch_size):
       index = order[start:start + global_batch_size]
-      yield {k: v[index] for k, v in arrays.items()}
+      yield jax.tree.map(functools.partial(_take_rows, index=index), arrays)
 
 
 def eval_batches(arrays: Arrays, global_batch_size: int,
@@ -109,18 +117,33 @@ def eval_batches(arrays: Arrays, global_batch_size: int,
   """The first `num_examples` in order, in full batches, with 'weights'.
 
   The last batch is padded with zeros up to `global_batch_size` (so every
-  batch splits evenly over devices) and its padding has weight 0.
+  batch splits evenly over devices) and its padding has weight 0. 'weights'
+  is one per example unless the split brings its own (say, per token).
   """
   for start in range(0, num_examples, global_batch_size):
-    stop = min(start + global_batch_size, num_examples)
-    pad = global_batch_size - (stop - start)
-    batch = {k: _pad(v[start:stop], pad) for k, v in arrays.items()}
-    batch['weights'] = _pad(np.ones(stop - start, np.float32), pad)
+    rows = functools.partial(_padded_rows, start=start,
+                             stop=min(start + global_batch_size, num_examples),
+                             size=global_batch_size)
+    batch = jax.tree.map(rows, arrays)
+    if 'weights' not in batch:
+      batch['weights'] = rows(np.ones(num_examples, np.float32))
     yield batch
 
 
-def _pad(x: np.ndarray, pad: int) -> np.ndarray:
-  return np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+def _take_rows(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+  return x[index]
+
+
+def _padded_rows(x: np.ndarray, start: int, stop: int,
+                 size: int) -> np.ndarray:
+  """Rows start:stop of x, zero-padded to `size` rows."""
+  return np.pad(x[start:stop], [(0, size - (stop - start))]
+                + [(0, 0)] * (x.ndim - 1))
+
+
+def num_examples_in(arrays: Arrays) -> int:
+  """The batch dimension shared by every array of a split."""
+  return len(jax.tree.leaves(arrays)[0])
 
 
 def shard_batch(batch: Arrays) -> Dict[str, jax.Array]:
@@ -212,22 +235,28 @@ class LocalWorkload(spec.Workload):
   def _build_model(self) -> nn.Module:
     """The flax module: `module(inputs, train=, dropout_rate=) -> logits`."""
 
+  def _init_inputs(self) -> Any:
+    """A batch of one example's 'inputs' to trace the model with."""
+    return jnp.zeros((1,) + tuple(self.input_shape), jnp.float32)
+
   def init_model_fn(self, rng: spec.RandomState) -> spec.ModelInitState:
-    """Replicated initial params; no model state (no batch norm here)."""
+    """Replicated initial params and batch-norm statistics (None if none)."""
     self._model = self._build_model()
-    dummy = jnp.zeros((1,) + tuple(self.input_shape), jnp.float32)
-    params = jax.jit(lambda r: self._model.init(
-        {'params': r}, dummy, train=False)['params'])(rng)
-    params = flax.core.unfreeze(params)
+    dummy = self._init_inputs()
+    variables = jax.jit(lambda r: self._model.init(
+        {'params': r}, dummy, train=False))(rng)
+    variables = flax.core.unfreeze(variables)
+    params = variables['params']
+    model_state = variables.get('batch_stats')
     self._param_shapes = jax.tree.map(lambda x: spec.ShapeTuple(x.shape),
                                       params)
     self._param_types = param_types_from_shapes(self._param_shapes)
     self._eval_step = jax.jit(
-        self._eval_sums,
+        self._eval_step_fn,
         in_shardings=(replicated_sharding(), replicated_sharding(),
                       batch_sharding()),
-        out_shardings=replicated_sharding())
-    return jax.device_put(params, replicated_sharding()), None
+        out_shardings=(replicated_sharding(), batch_sharding()))
+    return jax.device_put((params, model_state), replicated_sharding())
 
   def model_fn(self, params: spec.ParameterContainer,
                augmented_and_preprocessed_input_batch: Dict[str, spec.Tensor],
@@ -235,29 +264,65 @@ class LocalWorkload(spec.Workload):
                mode: spec.ForwardPassMode, rng: spec.RandomState,
                update_batch_norm: bool, dropout_rate: float = 0.0
                ) -> Tuple[spec.Tensor, spec.ModelAuxiliaryState]:
-    del update_batch_norm
+    """Logits; in TRAIN mode with `update_batch_norm`, new batch statistics.
+
+    Batch norm normalises by the batch's statistics in TRAIN mode and by the
+    running ones in EVAL mode, as AlgoPerf's workloads do.
+    """
     train = mode == spec.ForwardPassMode.TRAIN
-    logits = self._model.apply(
-        {'params': params}, augmented_and_preprocessed_input_batch['inputs'],
-        train=train, dropout_rate=dropout_rate,
-        rngs={'dropout': rng} if train else {})
-    return logits, model_state
+    inputs = augmented_and_preprocessed_input_batch['inputs']
+    rngs = {'dropout': rng} if train else {}
+    if model_state is None:
+      logits = self._model.apply({'params': params}, inputs, train=train,
+                                 dropout_rate=dropout_rate, rngs=rngs)
+      return logits, None
+    variables = {'params': params, 'batch_stats': model_state}
+    if not train:
+      return self._model.apply(variables, inputs, train=False), model_state
+    logits, updated = self._model.apply(
+        variables, inputs, train=True, dropout_rate=dropout_rate, rngs=rngs,
+        mutable=['batch_stats'])
+    return logits, (updated['batch_stats'] if update_batch_norm
+                    else model_state)
 
   # --- Metrics and evaluation ----------------------------------------------
 
-  def _eval_metric_sums(self, logits: jax.Array,
-                        batch: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
+  def _eval_metric_sums(self, logits: Any,
+                        batch: Dict[str, Any]) -> Dict[str, jax.Array]:
     """Weighted sums of metrics other than the loss (none by default)."""
     del logits, batch
     return {}
 
-  def _eval_sums(self, params, model_state, batch) -> Dict[str, jax.Array]:
+  def _eval_predictions(self, params: spec.ParameterContainer,
+                        model_state: spec.ModelAuxiliaryState,
+                        batch: Dict[str, Any],
+                        logits: Any) -> Dict[str, jax.Array]:
+    """Per-example outputs gathered on the host (none by default).
+
+    Runs inside the jitted eval step, e.g. greedy decoding or probabilities;
+    every array has the batch dimension first.
+    """
+    del params, model_state, batch, logits
+    return {}
+
+  def _metrics_from_predictions(self, predictions: Dict[str, np.ndarray],
+                                arrays: Arrays) -> Dict[str, float]:
+    """Metrics from a whole split's `predictions` and its host `arrays`."""
+    del predictions, arrays
+    return {}
+
+  def _metrics_from_sums(self, totals: Dict[str, float],
+                         num_examples: int) -> Dict[str, float]:
+    """Means per example of the summed metrics (override for per token)."""
+    return {name: total / num_examples for name, total in totals.items()}
+
+  def _eval_step_fn(self, params, model_state, batch):
     logits, _ = self.model_fn(params, batch, model_state,
                               spec.ForwardPassMode.EVAL, None, False)
     sums = self._eval_metric_sums(logits, batch)
     sums['loss'] = self.loss_fn(batch['targets'], logits,
                                 batch['weights'])['summed']
-    return sums
+    return sums, self._eval_predictions(params, model_state, batch, logits)
 
   def _eval_model_on_split(self, split: str, num_examples: int,
                            global_batch_size: int,
@@ -265,16 +330,23 @@ class LocalWorkload(spec.Workload):
                            model_state: spec.ModelAuxiliaryState,
                            rng: spec.RandomState, data_dir: str,
                            global_step: int = 0) -> Dict[str, float]:
-    """Mean of each metric over the first `num_examples` of `split`."""
+    """Each metric over the first `num_examples` of `split`."""
     del global_step
-    totals = {}
+    totals, gathered = {}, []
     for batch in self._build_input_queue(rng, split, data_dir,
                                          global_batch_size):
-      sums = self._eval_step(params, model_state, batch)
+      sums, predictions = self._eval_step(params, model_state, batch)
       for name, value in sums.items():
         totals[name] = totals.get(name, 0.0) + np.float64(value)
-    return {name: float(total / num_examples)
-            for name, total in totals.items()}
+      gathered.append(jax.device_get(predictions))
+    metrics = self._metrics_from_sums(totals, num_examples)
+    if gathered[0]:
+      predictions = jax.tree.map(
+          lambda *parts: np.concatenate(parts)[:num_examples], *gathered)
+      source = 'train' if split == 'eval_train' else split
+      arrays = jax.tree.map(lambda v: v[:num_examples], self.splits[source])
+      metrics.update(self._metrics_from_predictions(predictions, arrays))
+    return {name: float(value) for name, value in metrics.items()}
 
   def has_reached_validation_target(self, eval_result: Dict[str, float]
                                     ) -> bool:
