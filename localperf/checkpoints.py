@@ -8,7 +8,9 @@ state (same tree, same shardings). `eval_results`, a list of
 `(global_step, {metric: value})`, is stored as JSON, so it comes back as it
 was (AlgoPerf v0.6's JAX restore loses it).
 
-Only the newest `checkpoint_<global_step>` is kept in the trial directory.
+Only the newest `checkpoint_<global_step>` is kept in the trial directory. A
+process killed while writing leaves a `.tmp` file that restores ignore (the
+previous checkpoint stays whole) and the next save removes.
 """
 
 import glob
@@ -51,7 +53,8 @@ def save_checkpoint(snapshot: TrainingSnapshot, checkpoint_dir: str) -> str:
   with open(tmp, 'wb') as f:
     f.write(data)
   os.replace(tmp, path)
-  for old in _checkpoints(checkpoint_dir):
+  stale = glob.glob(os.path.join(checkpoint_dir, 'checkpoint_*.tmp'))
+  for old in _checkpoints(checkpoint_dir) + stale:
     if old != path:
       os.remove(old)
   return path

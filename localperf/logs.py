@@ -98,12 +98,24 @@ def append_csv_row(path: str, row: Dict[str, Any]) -> None:
       columns = list(reader.fieldnames)
       rows = list(reader)
     columns += [key for key in row if key not in columns]
-  rows.append({k: _csv_value(v) for k, v in row.items()})
+  rows.append(row)
+  _write_rows(path, rows, columns)
+
+
+def _columns(path: str) -> List[str]:
+  with open(path, newline='', encoding='utf-8') as f:
+    return list(csv.DictReader(f).fieldnames or [])
+
+
+def _write_rows(path: str, rows: List[Dict[str, Any]],
+                columns: List[str]) -> None:
+  """Writes the whole CSV to a temporary file, then renames it over `path`."""
   tmp = f'{path}.tmp'
   with open(tmp, 'w', newline='', encoding='utf-8') as f:
     writer = csv.DictWriter(f, fieldnames=columns, restval='')
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _csv_value(v) for k, v in row.items()}
+                     for row in rows)
   os.replace(tmp, path)
 
 
@@ -129,6 +141,29 @@ class MetricsLogger:
     append_csv_row(self.csv_path, metrics)
     if is_eval:
       append_csv_row(self.eval_csv_path, metrics)
+
+
+def roll_back(trial_dir: str, global_step: int) -> None:
+  """Rewinds a trial's CSV logs to the checkpoint it resumes from.
+
+  A killed run may have logged past its last checkpoint (taken right after
+  the eval at `global_step`); those rows are dropped, so the resumed run logs
+  each step once. With no checkpoint (`global_step` 0) the trial starts
+  over and its CSV logs are removed.
+  """
+  for name in ('measurements.csv', 'eval_measurements.csv'):
+    path = os.path.join(trial_dir, name)
+    if not os.path.exists(path):
+      continue
+    if global_step == 0:
+      os.remove(path)
+      continue
+    rows = read_csv(path)
+    last_eval = max((i for i, row in enumerate(rows)
+                     if row['global_step'] == str(global_step)
+                     and row.get('accumulated_eval_time')),
+                    default=len(rows) - 1)
+    _write_rows(path, rows[:last_eval + 1], _columns(path))
 
 
 def read_csv(path: str) -> List[Dict[str, str]]:

@@ -29,6 +29,7 @@ would.
 
 import importlib.util
 import inspect
+import math
 import os
 import sys
 import time
@@ -58,6 +59,9 @@ class Submission(NamedTuple):
   prepare_for_eval: Optional[Callable[..., Any]]
   data_selection: Callable[..., Any]
   get_batch_size: Callable[[str], int]
+  # Optional, localperf only: raises ValueError naming a bad hyperparameter,
+  # so that `plan_trials` rejects a trial's point before any training.
+  check_hyperparameters: Optional[Callable[[Any], Any]] = None
 
 
 class TrialPlan(NamedTuple):
@@ -84,6 +88,7 @@ class TrialResult(NamedTuple):
   global_step: int
   eval_results: List[Tuple[int, Dict[str, Any]]]
   log_dir: Optional[str]
+  diverged: Optional[str] = None  # Why the trial stopped early, if it did.
 
 
 class SubmissionImportError(ValueError):
@@ -119,7 +124,8 @@ def load_submission(path: str) -> Submission:
                      f'{", ".join(REQUIRED_FUNCTIONS)} and prepare_for_eval).')
   return Submission(path, module.init_optimizer_state, module.update_params,
                     getattr(module, 'prepare_for_eval', None),
-                    module.data_selection, module.get_batch_size)
+                    module.data_selection, module.get_batch_size,
+                    getattr(module, 'check_hyperparameters', None))
 
 
 def plan_trials(workload_name: str, submission_path: str,
@@ -162,6 +168,15 @@ def plan_trials(workload_name: str, submission_path: str,
     space = search_space.load_search_space(tuning_search_space)
     points = search_space.generate_search(space, num_tuning_trials, rng_seed)
     trials = [TrialPlan(i + 1, p) for i, p in enumerate(points)]
+  if submission.check_hyperparameters is not None:
+    for trial in trials:
+      try:
+        submission.check_hyperparameters(trial.hyperparameters)
+      except ValueError as e:
+        source = (f'search space {tuning_search_space!r}'
+                  if trial.hyperparameters is not None
+                  else 'the self-tuning defaults')
+        raise ValueError(f'trial {trial.index} of {source}: {e}') from e
   return RunPlan(workload_name, submission, tuning_ruleset, batch_size,
                  workload.eval_batch_size, rng_seed, trials)
 
@@ -205,7 +220,8 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
         if progress else None)
     results.append(TrialResult(trial.index, hyperparameters, score,
                                metrics['global_step'],
-                               metrics['eval_results'], trial_dir))
+                               metrics['eval_results'], trial_dir,
+                               metrics['diverged']))
   return results
 
 
@@ -240,10 +256,13 @@ def train_once(workload: spec.Workload, submission: Submission,
                log_dir: Optional[str] = None, clock: Clock = time.time,
                progress: Optional[Callable[[str], None]] = None
                ) -> Tuple[float, Dict[str, Any]]:
-  """One training run; returns (submission time, {eval_results, global_step}).
+  """One training run; returns (submission time, metrics).
 
-  `clock` is the wall clock (inject a fake one to test timing);
-  `progress` receives a one-line summary after each eval.
+  `metrics` holds `eval_results`, `global_step` and `diverged`: None, or why
+  the trial stopped early because an eval metric was NaN or infinite (the
+  logs and checkpoint so far are kept; AlgoPerf's runner would go on).
+  `clock` is the wall clock (inject a fake one to test timing); `progress`
+  receives a one-line summary after each eval.
   """
   data_rng, opt_init_rng, model_init_rng, rng = jax.random.split(rng, 4)
   input_queue = workload._build_input_queue(  # pylint: disable=protected-access
@@ -261,6 +280,7 @@ def train_once(workload: spec.Workload, submission: Submission,
   metrics_logger = None
   if log_dir is not None:
     run = checkpoints.maybe_restore_checkpoint(run, log_dir)
+    logs.roll_back(log_dir, run.global_step)
     for _ in range(run.global_step):  # Resume where the data stream was.
       next(input_queue)
     logs.write_json(
@@ -273,6 +293,7 @@ def train_once(workload: spec.Workload, submission: Submission,
   (optimizer_state, model_params, model_state, train_state, eval_results,
    global_step, preemption_count) = run
 
+  diverged = None
   global_start_time = clock()
   train_state['last_step_end_time'] = global_start_time
   goals_reached = (train_state['validation_goal_reached'] and
@@ -337,6 +358,9 @@ def train_once(workload: spec.Workload, submission: Submission,
             train_state['test_goal_reached'])
         goals_reached = (train_state['validation_goal_reached'] and
                          train_state['test_goal_reached'])
+        diverged = non_finite_metrics(latest_eval_result, global_step)
+        if diverged:
+          train_state['training_complete'] = True
         eval_end_time = clock()
         train_state['last_eval_time'] = eval_end_time
         train_state['accumulated_eval_time'] += eval_end_time - eval_start_time
@@ -365,6 +389,9 @@ def train_once(workload: spec.Workload, submission: Submission,
         if progress is not None:
           progress(progress_line(workload, global_step, train_state,
                                  latest_eval_result, budget_sec))
+        if diverged:
+          print(f'Stopping the trial: {diverged}; logs so far are kept'
+                f'{" in " + log_dir if log_dir else ""}.', file=sys.stderr)
 
     train_state['last_step_end_time'] = clock()
 
@@ -377,7 +404,18 @@ def train_once(workload: spec.Workload, submission: Submission,
           optimizer_state, model_params, model_state, train_state,
           eval_results, global_step, preemption_count), log_dir)
   return (train_state['accumulated_submission_time'],
-          {'eval_results': eval_results, 'global_step': global_step})
+          {'eval_results': eval_results, 'global_step': global_step,
+           'diverged': diverged})
+
+
+def non_finite_metrics(eval_result: Dict[str, Any],
+                       global_step: int) -> Optional[str]:
+  """'validation/loss is nan at step 40', or None if every metric is finite."""
+  bad = [f'{name} is {value}' for name, value in sorted(eval_result.items())
+         if isinstance(value, float) and not math.isfinite(value)]
+  if not bad:
+    return None
+  return f'{", ".join(bad)} at step {global_step} (training diverged)'
 
 
 def max_steps_reached(global_step: int, max_global_steps: Optional[int]

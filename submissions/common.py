@@ -153,6 +153,23 @@ def read_hyperparameters(
   return values
 
 
+def check_hyperparameters(hyperparameters: Any,
+                          self_tuning: Mapping[str, Optional[float]]) -> None:
+  """`read_hyperparameters`, also rejecting names the submission never reads.
+
+  localperf's runner calls a submission's `check_hyperparameters` on every
+  trial's point before training, so a typo in a search space fails at once.
+  """
+  given = (hyperparameters._asdict() if hasattr(hyperparameters, '_asdict')
+           else dict(hyperparameters or {}))
+  unknown = sorted(set(given) - set(self_tuning))
+  if unknown:
+    raise ValueError(
+        f'Unknown hyperparameter(s) {unknown}; this submission reads '
+        f'{sorted(self_tuning)}.')
+  read_hyperparameters(hyperparameters, self_tuning)
+
+
 # ----------------------------------------------------------------------------
 # Shardings and the train step.
 

@@ -7,6 +7,8 @@ smoothing and batch sizes. Under the self-tuning ruleset
 of the baseline's published search space.
 """
 
+import functools
+
 from submissions import common
 from submissions import optim
 from submissions.common import data_selection  # noqa: F401
@@ -26,6 +28,10 @@ SELF_TUNING_HYPERPARAMETERS = {
     'label_smoothing': 0.0,
     'grad_clip': None,
 }
+# localperf checks every trial's point with this before training.
+check_hyperparameters = functools.partial(
+    common.check_hyperparameters,
+    self_tuning=SELF_TUNING_HYPERPARAMETERS)
 
 
 def nadamw_from_hyperparameters(hparams, step_hint):

@@ -13,6 +13,7 @@ self-tuning defaults are the paper's recommendation: decay 0.9 and a window of
 1% of the budget (arXiv 2502.06761).
 """
 
+import functools
 import optax
 
 from submissions import common
@@ -32,6 +33,10 @@ SELF_TUNING_HYPERPARAMETERS = {
     'ema_decay': 0.9,
     'averaging_every_steps': None,
 }
+# localperf checks every trial's point with this before training.
+check_hyperparameters = functools.partial(
+    common.check_hyperparameters,
+    self_tuning=SELF_TUNING_HYPERPARAMETERS)
 
 
 def ema_every_k(hparams, step_hint):

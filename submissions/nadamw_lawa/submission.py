@@ -12,6 +12,7 @@ so the queue spans the window. The self-tuning defaults are the paper's
 recommendation: L = 20 and a window of 1% of the budget (arXiv 2502.06761).
 """
 
+import functools
 import optax
 
 from submissions import common
@@ -31,6 +32,10 @@ SELF_TUNING_HYPERPARAMETERS = {
     'lawa_queue_length': 20,
     'averaging_every_steps': None,
 }
+# localperf checks every trial's point with this before training.
+check_hyperparameters = functools.partial(
+    common.check_hyperparameters,
+    self_tuning=SELF_TUNING_HYPERPARAMETERS)
 
 
 def lawa_every_k(hparams, step_hint):

@@ -17,6 +17,8 @@ except ImportError as e:
       'optax 0.2.2 (AlgoPerf v0.6 pin) lacks; install optax >= 0.2.3 to run '
       'this submission.') from e
 
+import functools
+
 from submissions import common
 from submissions.common import data_selection  # noqa: F401
 from submissions.common import get_batch_size  # noqa: F401
@@ -35,6 +37,10 @@ SELF_TUNING_HYPERPARAMETERS = {
     'label_smoothing': 0.2,
     'grad_clip': None,
 }
+# localperf checks every trial's point with this before training.
+check_hyperparameters = functools.partial(
+    common.check_hyperparameters,
+    self_tuning=SELF_TUNING_HYPERPARAMETERS)
 _WARMUP_SHARE = 0.75
 
 
