@@ -76,6 +76,9 @@ def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
     value = getattr(flags, name)
     if value is not None and value < 1:
       p.error(f'--{name} must be >= 1, got {value}.')
+  if flags.overwrite and flags.resume_last_run:
+    p.error('--overwrite and --resume_last_run exclude each other: replace '
+            'the experiment or continue it.')
   if flags.experiment_name is None:
     flags.experiment_name = datetime.datetime.now().strftime(
         'run_local-%Y-%m-%d-%H-%M-%S')
@@ -228,6 +231,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         flags.resume_last_run, flags.overwrite) for job in jobs]
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except OSError as e:
+    print(f'error: cannot write the experiment directory '
+          f'{e.filename or flags.experiment_dir!r}: {e.strerror}.',
+          file=sys.stderr)
     return 2
   outcomes: Dict[tuple, List[Outcome]] = {}
   start = time.time()
