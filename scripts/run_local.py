@@ -3,10 +3,13 @@ r"""Run submissions on localperf's CPU workloads and compare them.
 With no arguments: nadamw, nadamw_ema, nadamw_lawa and schedule_free_adamw on
 mnist1d, one trial each at the first point of each submission's
 `tuning_search_space.json`; prints steps and time to the validation target,
-the best validation metric and the ratio to nadamw, and writes AlgoPerf-style
-logs and `validation_curves.png` under ./experiments/<experiment_name>/.
+the best validation metric and the ratio to nadamw, then scores the logs with
+AlgoPerf's rules (time to target as submission time and as steps) and writes
+AlgoPerf-style logs, `validation_curves.png` and `scores_<time>/` (scores.json,
+performance profiles) under ./experiments/<experiment_name>/.
 
   python -m scripts.run_local
+  python -m scripts.run_local --workloads=paper_seven --eval_every_n_steps=50
   python -m scripts.run_local --workloads=mnist1d,ctr_dlrm --num_studies=3 \
       --eval_every_n_steps=100
   python -m scripts.run_local --submission_path=submissions/nadamw/submission.py \
@@ -23,8 +26,10 @@ one-line notice.
 
 import argparse
 import datetime
+import logging
 import math
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -32,7 +37,9 @@ from typing import Dict, List, NamedTuple, Optional
 
 from localperf import logs
 from localperf import runner
+from localperf import scoring
 from localperf import workloads as workload_registry
+from scripts import score as score_script
 
 DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
                        'schedule_free_adamw')
@@ -46,7 +53,9 @@ def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
   p.add_argument('--workload', default=workload_registry.DEFAULT_WORKLOAD,
                  help=f'one of {", ".join(workload_registry.WORKLOAD_NAMES)}')
   p.add_argument('--workloads', default=None,
-                 help='comma-separated workloads (overrides --workload)')
+                 help='comma-separated workloads (overrides --workload); '
+                 'paper_seven: the analogues of the paper\'s seven AlgoPerf '
+                 'workloads')
   p.add_argument('--submission_path', default=None,
                  help='a submission.py (overrides --submissions)')
   p.add_argument('--submissions', default=','.join(DEFAULT_SUBMISSIONS),
@@ -95,7 +104,7 @@ class Job(NamedTuple):
 
 def plan_jobs(flags: argparse.Namespace) -> List[Job]:
   """Every run, checked before any training; skips unimportable submissions."""
-  workloads = (flags.workloads or flags.workload).split(',')
+  workloads = expand_workloads(flags.workloads or flags.workload)
   if flags.submission_path:
     paths = {_name_of(flags.submission_path): flags.submission_path}
   else:
@@ -118,6 +127,15 @@ def plan_jobs(flags: argparse.Namespace) -> List[Job]:
   if not jobs:
     raise ValueError('no submission could be loaded.')
   return jobs
+
+
+def expand_workloads(names: str) -> List[str]:
+  """Comma-separated workload names, a group (paper_seven) standing for its
+  members."""
+  expanded = []
+  for name in names.split(','):
+    expanded += workload_registry.WORKLOAD_GROUPS.get(name, (name,))
+  return list(dict.fromkeys(expanded))
 
 
 def _name_of(submission_path: str) -> str:
@@ -172,7 +190,7 @@ def study_outcome(workload, results: List[runner.TrialResult]) -> Outcome:
 
 def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
   """Median over studies per (workload, submission), ratios to nadamw."""
-  header = (f'{"workload":<10} {"submission":<20} {"steps":>7} {"time_s":>7} '
+  header = (f'{"workload":<20} {"submission":<20} {"steps":>7} {"time_s":>7} '
             f'{"best_val":>9} {"steps/ref":>9} {"time/ref":>9}')
   lines = [header, '-' * len(header)]
   for (workload, submission), studies in outcomes.items():
@@ -184,7 +202,7 @@ def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
         value / statistics.median(getattr(o, key) for o in ref)
         if ref else math.nan)
     lines.append(
-        f'{workload:<10} {submission:<20} {_fmt(steps, 0):>7} '
+        f'{workload:<20} {submission:<20} {_fmt(steps, 0):>7} '
         f'{_fmt(secs, 1):>7} {best:>9.4f} '
         f'{_fmt(ratio(steps, "steps_to_target"), 3):>9} '
         f'{_fmt(ratio(secs, "time_to_target"), 3):>9}')
@@ -203,9 +221,13 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   names = list(dict.fromkeys(w for w, _ in outcomes))
-  fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4),
+  cols = min(len(names), 4)
+  rows = math.ceil(len(names) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows),
                            squeeze=False)
-  for ax, name in zip(axes[0], names):
+  for ax in axes.flat[len(names):]:
+    ax.set_visible(False)
+  for ax, name in zip(axes.flat, names):
     workload = workload_registry.get_workload(name)
     for (w, submission), studies in outcomes.items():
       if w == name and studies[0].curve:
@@ -215,7 +237,7 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
                label='target')
     ax.set(title=name, xlabel='global step',
            ylabel=f'validation/{workload.target_metric_name}')
-    ax.legend()
+    ax.legend(fontsize='small')
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -263,9 +285,37 @@ def main(argv: Optional[List[str]] = None) -> int:
   with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
     f.write(table + '\n')
   plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))
-  print(f'\nLogs, summary.txt and validation_curves.png in {root} '
-        f'({time.time() - start:.0f}s)')
+  submission_logs = {
+      name: scoring.load_submission(os.path.join(root, name))
+      for name in dict.fromkeys(s for _, s in outcomes)}
+  for time_column in scoring.TIME_COLUMNS:
+    print('\n' + score_run(root, submission_logs,
+                           sorted({w for w, _ in outcomes}), time_column))
+  print(f'\nLogs, summary.txt, validation_curves.png and AlgoPerf scores '
+        f'(scores_<time>/) in {root} ({time.time() - start:.0f}s)')
   return 0
+
+
+def score_run(root: str, submissions: Dict[str, scoring.SubmissionLogs],
+              workloads: List[str], time_column: str) -> str:
+  """Scores the run's logs with AlgoPerf's rules; writes scores_<time>/.
+
+  Returns the table of times to target and each submission's benchmark
+  score (area under its performance profile / 3).
+  """
+  # A local run picks its own numbers of studies and trials: no warnings.
+  logging.disable(logging.WARNING)
+  try:
+    scores = scoring.score_logs(submissions, scoring.load_benchmark(),
+                                time_column=time_column, workloads=workloads)
+  finally:
+    logging.disable(logging.NOTSET)
+  score_script.write_outputs(
+      pathlib.Path(root) / f'scores_{time_column}', submissions, scores, None)
+  lines = [scoring.format_table(scores)]
+  lines += [f'benchmark score ({time_column}) {name}: {value:.4f}'
+            for name, value in scores.scores.items()]
+  return '\n'.join(lines)
 
 
 if __name__ == '__main__':
