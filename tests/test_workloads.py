@@ -43,6 +43,16 @@ def test_construction_generates_no_data(monkeypatch, name):
   assert workload.step_hint > 0 and workload.target_metric_name
 
 
+def _perturbed(params):
+  """Params moved off their init (a zero-initialised head gives zero logits
+  whatever the inputs, which would hide what these tests look for)."""
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(7), len(leaves))
+  return jax.tree.unflatten(tree, [
+      x + 0.05 * jax.random.normal(k, x.shape, x.dtype)
+      for x, k in zip(leaves, keys)])
+
+
 @pytest.fixture(scope='module', params=registry.WORKLOAD_NAMES)
 def initialised(request):
   workload = registry.get_workload(request.param)
@@ -64,14 +74,41 @@ def test_param_shapes_and_types(initialised):
 
 
 def test_param_types_follow_flax_names():
-  shapes = {'Conv_0': {'kernel': 1, 'bias': 1}, 'Dense_0': {'kernel': 1},
+  attention = {p: {'kernel': 1, 'bias': 1}
+               for p in ('query', 'key', 'value', 'out')}
+  shapes = {'Conv_0': {'kernel': 1, 'bias': 1}, 'Dense_0': {'kernel': 1,
+                                                           'bias': 1},
             'embedding': {'embedding': 1}, 'LayerNorm_0': {'scale': 1,
-                                                           'bias': 1}}
+                                                           'bias': 1},
+            'BatchNorm_0': {'scale': 1, 'bias': 1},
+            'Block_0': {'MultiHeadDotProductAttention_0': attention}}
   t = spec.ParameterType
   assert base.param_types_from_shapes(shapes) == {
       'Conv_0': {'kernel': t.CONV_WEIGHT, 'bias': t.BIAS},
-      'Dense_0': {'kernel': t.WEIGHT}, 'embedding': {'embedding': t.EMBEDDING},
-      'LayerNorm_0': {'scale': t.LAYER_NORM_SCALE, 'bias': t.LAYER_NORM_BIAS}}
+      'Dense_0': {'kernel': t.WEIGHT, 'bias': t.BIAS},
+      'embedding': {'embedding': t.EMBEDDING},
+      'LayerNorm_0': {'scale': t.LAYER_NORM_SCALE, 'bias': t.LAYER_NORM_BIAS},
+      'BatchNorm_0': {'scale': t.BATCH_NORM_SCALE, 'bias': t.BATCH_NORM_BIAS},
+      'Block_0': {'MultiHeadDotProductAttention_0': {
+          'query': {'kernel': t.ATTENTION_Q, 'bias': t.ATTENTION_BIAS},
+          'key': {'kernel': t.ATTENTION_K, 'bias': t.ATTENTION_BIAS},
+          'value': {'kernel': t.ATTENTION_V, 'bias': t.ATTENTION_BIAS},
+          'out': {'kernel': t.ATTENTION_OUT, 'bias': t.ATTENTION_BIAS}}}}
+
+
+def test_eval_over_fewer_examples_than_the_split():
+  """num_examples below the split size: only those examples are scored."""
+  workload = registry.get_workload('mnist1d')
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  params = _perturbed(params)
+  result = workload._eval_model_on_split(  # pylint: disable=protected-access
+      'validation', 300, 128, params, model_state, None, '')
+  data = workload.splits['validation']
+  logits, _ = workload.model_fn(params, {'inputs': data['inputs'][:300]},
+                                model_state, spec.ForwardPassMode.EVAL, None,
+                                False)
+  assert result['accuracy'] == pytest.approx(
+      np.mean(np.argmax(logits, -1) == data['targets'][:300]))
 
 
 def test_train_queue_yields_sharded_global_batches(initialised):
@@ -90,6 +127,7 @@ def test_train_queue_yields_sharded_global_batches(initialised):
 
 def test_model_fn_dropout_only_in_training(initialised):
   workload, params, model_state = initialised
+  params = _perturbed(params)
   batch = next(workload._build_input_queue(  # pylint: disable=protected-access
       jax.random.PRNGKey(1), 'train', '', 32))
   run = lambda mode, rate, seed: jax.tree.leaves(workload.model_fn(
@@ -158,6 +196,7 @@ def test_eval_model_reports_every_split(initialised):
 def test_eval_model_matches_a_direct_computation(name):
   workload = registry.get_workload(name)
   params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  params = _perturbed(params)
   result = workload.eval_model(workload.eval_batch_size, params, model_state,
                                jax.random.PRNGKey(0), '', None, 0)
   data = workload.splits['validation']

@@ -68,32 +68,45 @@ def param_types_from_shapes(param_shapes: Dict[str, Any],
                             parent: str = '') -> Dict[str, Any]:
   """Names each parameter's `spec.ParameterType` from its path.
 
-  The rule AlgoPerf applies to flax names: a leaf called 'embedding' (or
-  anything under an 'embed' module) is EMBEDDING; leaves of norm layers are
-  *_NORM_SCALE / *_NORM_BIAS; a 'kernel' under a 'Conv' module is
-  CONV_WEIGHT; other 'bias' leaves are BIAS and everything else is WEIGHT.
+  The rule AlgoPerf applies to flax names, tried in this order on the
+  lower-cased module path `parent` and leaf `name`: under a 'batchnorm' or
+  'layernorm' module, *_NORM_SCALE / *_NORM_BIAS; under a 'conv' module,
+  BIAS or CONV_WEIGHT; a leaf called 'embedding' (or a kernel under an
+  'embedding' module) is EMBEDDING; under an 'attention' module, a bias is
+  ATTENTION_BIAS and the kernels of its 'query', 'key', 'value' and 'out'
+  projections ATTENTION_Q/K/V/OUT; other 'bias' leaves are BIAS and
+  everything else is WEIGHT.
   """
   types = {}
   for name, value in param_shapes.items():
-    path = f'{parent}/{name}'.lower()
+    path = f'{parent}/{name.lower()}'
     if isinstance(value, (dict, flax.core.FrozenDict)):
       types[name] = param_types_from_shapes(value, path)
-      continue
-    is_bias = name == 'bias'
-    if 'batchnorm' in parent.lower():
-      kind = 'BATCH_NORM_BIAS' if is_bias else 'BATCH_NORM_SCALE'
-    elif 'layernorm' in parent.lower():
-      kind = 'LAYER_NORM_BIAS' if is_bias else 'LAYER_NORM_SCALE'
-    elif 'embed' in path:
-      kind = 'EMBEDDING'
-    elif is_bias:
-      kind = 'BIAS'
-    elif 'conv' in parent.lower():
-      kind = 'CONV_WEIGHT'
     else:
-      kind = 'WEIGHT'
-    types[name] = spec.ParameterType[kind]
+      types[name] = spec.ParameterType[_param_type(parent, name.lower())]
   return types
+
+
+def _param_type(parent: str, name: str) -> str:
+  """The ParameterType's name for leaf `name` under module path `parent`."""
+  is_bias = name == 'bias'
+  if 'batchnorm' in parent:
+    return 'BATCH_NORM_BIAS' if is_bias else 'BATCH_NORM_SCALE'
+  if 'layernorm' in parent:
+    return 'LAYER_NORM_BIAS' if is_bias else 'LAYER_NORM_SCALE'
+  if 'conv' in parent:
+    return 'BIAS' if is_bias else 'CONV_WEIGHT'
+  if 'embedding' in name or ('embedding' in parent and name == 'kernel'):
+    return 'EMBEDDING'
+  if 'attention' in parent:
+    if is_bias:
+      return 'ATTENTION_BIAS'
+    projection = parent.rsplit('/', 1)[-1]
+    kinds = {'query': 'ATTENTION_Q', 'key': 'ATTENTION_K',
+             'value': 'ATTENTION_V', 'out': 'ATTENTION_OUT'}
+    if name == 'kernel' and projection in kinds:
+      return kinds[projection]
+  return 'BIAS' if is_bias else 'WEIGHT'
 
 
 def train_batches(arrays: Arrays, global_batch_size: int,
@@ -218,16 +231,18 @@ class LocalWorkload(spec.Workload):
       host = train_batches(self.splits['train'], global_batch_size,
                            numpy_seed(data_rng))
     else:
-      source, size = {
-          'eval_train': ('train', self.num_eval_train_examples),
-          'validation': ('validation', self.num_validation_examples),
-          'test': ('test', self.num_test_examples),
-      }[split]
-      host = _repeat(lambda: eval_batches(self.splits[source],
+      size = {'eval_train': self.num_eval_train_examples,
+              'validation': self.num_validation_examples,
+              'test': self.num_test_examples}[split]
+      host = _repeat(lambda: eval_batches(self._eval_source(split),
                                           global_batch_size, size),
                      bool(repeat_final_dataset))
     queue = map(shard_batch, host)
     return queue if num_batches is None else _take(queue, num_batches)
+
+  def _eval_source(self, split: str) -> Arrays:
+    """The arrays an eval split reads ('eval_train' reads 'train')."""
+    return self.splits['train' if split == 'eval_train' else split]
 
   # --- Model ----------------------------------------------------------------
 
@@ -331,10 +346,11 @@ class LocalWorkload(spec.Workload):
                            rng: spec.RandomState, data_dir: str,
                            global_step: int = 0) -> Dict[str, float]:
     """Each metric over the first `num_examples` of `split`."""
-    del global_step
+    del rng, data_dir, global_step
     totals, gathered = {}, []
-    for batch in self._build_input_queue(rng, split, data_dir,
-                                         global_batch_size):
+    source = self._eval_source(split)
+    for batch in map(shard_batch, eval_batches(source, global_batch_size,
+                                               num_examples)):
       sums, predictions = self._eval_step(params, model_state, batch)
       for name, value in sums.items():
         totals[name] = totals.get(name, 0.0) + np.float64(value)
@@ -343,8 +359,7 @@ class LocalWorkload(spec.Workload):
     if gathered[0]:
       predictions = jax.tree.map(
           lambda *parts: np.concatenate(parts)[:num_examples], *gathered)
-      source = 'train' if split == 'eval_train' else split
-      arrays = jax.tree.map(lambda v: v[:num_examples], self.splits[source])
+      arrays = jax.tree.map(lambda v: v[:num_examples], source)
       metrics.update(self._metrics_from_predictions(predictions, arrays))
     return {name: float(value) for name, value in metrics.items()}
 
