@@ -1,4 +1,4 @@
-"""Multi-label motif prediction on molecule-like graphs: the ogbg analogue.
+r"""Multi-label motif prediction on molecule-like graphs: the ogbg analogue.
 
 Data: random molecule-like graphs (numpy, fixed seed), 5 to 30 atoms. A graph
 grows from one carbon by attaching fragments to atoms with a free valence

@@ -1,4 +1,4 @@
-"""Drawn shapes classified by a tiny ViT: the imagenet_vit analogue.
+r"""Drawn shapes classified by a tiny ViT: the imagenet_vit analogue.
 
 Data: 16x16 RGB images drawn with numpy from a fixed seed, ten balanced
 classes, one shape each (disk, ring, square, square frame, triangle, plus,
