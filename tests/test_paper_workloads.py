@@ -43,7 +43,11 @@ POINTS = {
     'schedule_free_adamw': {**BASE, 'weight_lr_power': 2.0},
 }
 # 1 vs 4 devices: reductions split four ways round differently in float32.
-RTOL, ATOL = 2e-3, 1e-5
+# Adam divides by sqrt(v), so where a gradient is ~0 (a bias just after zero
+# init) that rounding noise can flip a step: leaves of norm ~1e-3 may differ
+# by a fraction of one step (measured 7e-5 on seq2seq_transformer), hence an
+# absolute tolerance of a tenth of the learning rate.
+RTOL, ATOL = 2e-3, 0.1 * BASE['learning_rate']
 
 
 def _norms(tree):
