@@ -66,7 +66,7 @@ def drive(workload_name, submission_name):
                                            sorted(point))(**point)
   rng = jax.random.PRNGKey(0)
   params, model_state = workload.init_model_fn(rng)
-  initial_state = model_state
+  initial_state = jax.tree.map(np.asarray, model_state)  # Donated later.
   optimizer_state = submission.init_optimizer_state(
       workload, params, model_state, hyperparameters, rng)
   batch_size = submission.get_batch_size(workload_name)
