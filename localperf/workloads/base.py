@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from localperf import spec
@@ -162,6 +163,38 @@ def num_examples_in(arrays: Arrays) -> int:
 def shard_batch(batch: Arrays) -> Dict[str, jax.Array]:
   """Puts a host batch on the devices as global arrays split along axis 0."""
   return jax.device_put(batch, batch_sharding())
+
+
+def masked_loss(per_example: jax.Array,
+                mask: Optional[jax.Array] = None) -> Dict[str, jax.Array]:
+  """AlgoPerf's loss dict from unmasked losses and an optional 0/1 mask.
+
+  'per_example' = l * m, 'summed' = sum(l * m), 'n_valid_examples' = sum(m)
+  (every entry of `per_example` counts when there is no mask).
+  """
+  if mask is None:
+    return {'summed': per_example.sum(), 'n_valid_examples': per_example.size,
+            'per_example': per_example}
+  per_example = per_example * mask
+  return {'summed': per_example.sum(), 'n_valid_examples': mask.sum(),
+          'per_example': per_example}
+
+
+def softmax_cross_entropy(labels: jax.Array, logits: jax.Array,
+                          mask: Optional[jax.Array] = None,
+                          label_smoothing: float = 0.0
+                          ) -> Dict[str, jax.Array]:
+  """-sum_c y_c log softmax(z)_c, y the one-hot labels smoothed as optax."""
+  targets = optax.smooth_labels(
+      jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+  return masked_loss(-jnp.sum(targets * jax.nn.log_softmax(logits), -1), mask)
+
+
+def accuracy_sums(logits: jax.Array,
+                  batch: Dict[str, Any]) -> Dict[str, jax.Array]:
+  """{'accuracy': number of correct argmax predictions, weighted}."""
+  correct = jnp.argmax(logits, -1) == batch['targets']
+  return {'accuracy': jnp.sum(correct * batch['weights'])}
 
 
 class Dropout(nn.Module):

@@ -117,13 +117,9 @@ class CtrDlrmWorkload(base.LocalWorkload):
     labels = jnp.reshape(label_batch, (-1,))
     per_example = -(labels * jax.nn.log_sigmoid(logits)
                     + (1.0 - labels) * jax.nn.log_sigmoid(-logits))
-    if mask_batch is None:
-      n_valid = per_example.shape[0]
-    else:
-      per_example = per_example * jnp.reshape(mask_batch, (-1,))
-      n_valid = mask_batch.sum()
-    return {'summed': per_example.sum(), 'n_valid_examples': n_valid,
-            'per_example': per_example}
+    if mask_batch is not None:
+      mask_batch = jnp.reshape(mask_batch, (-1,))
+    return base.masked_loss(per_example, mask_batch)
 
 
 _TEACHER_CACHE = {}

@@ -380,13 +380,7 @@ class KspaceUnetWorkload(base.LocalWorkload):
     del label_smoothing
     per_example = jnp.mean(jnp.abs(logits_batch - label_batch),
                            axis=tuple(range(1, logits_batch.ndim)))
-    if mask_batch is None:
-      n_valid = per_example.shape[0]
-    else:
-      per_example = per_example * mask_batch
-      n_valid = mask_batch.sum()
-    return {'summed': per_example.sum(), 'n_valid_examples': n_valid,
-            'per_example': per_example}
+    return base.masked_loss(per_example, mask_batch)
 
   def _eval_metric_sums(self, logits, batch):
     return {'ssim': jnp.sum(ssim_per_example(logits, batch)

@@ -25,10 +25,7 @@ submission time (the whole trial 33 s with data generation, compilation and
 """
 
 import flax.linen as nn
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from localperf import spec
 from localperf.workloads import base
@@ -87,20 +84,11 @@ class Mnist1dWorkload(base.LocalWorkload):
   def loss_fn(self, label_batch, logits_batch, mask_batch=None,
               label_smoothing: float = 0.0):
     """Softmax cross-entropy against (optionally smoothed) one-hot labels."""
-    targets = optax.smooth_labels(
-        jax.nn.one_hot(label_batch, _NUM_CLASSES), label_smoothing)
-    per_example = -jnp.sum(targets * jax.nn.log_softmax(logits_batch), -1)
-    if mask_batch is None:
-      n_valid = per_example.shape[0]
-    else:
-      per_example = per_example * mask_batch
-      n_valid = mask_batch.sum()
-    return {'summed': per_example.sum(), 'n_valid_examples': n_valid,
-            'per_example': per_example}
+    return base.softmax_cross_entropy(label_batch, logits_batch, mask_batch,
+                                      label_smoothing)
 
   def _eval_metric_sums(self, logits, batch):
-    correct = jnp.argmax(logits, -1) == batch['targets']
-    return {'accuracy': jnp.sum(correct * batch['weights'])}
+    return base.accuracy_sums(logits, batch)
 
 
 def _make_mnist1d(num_samples: int):

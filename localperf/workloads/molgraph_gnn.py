@@ -381,13 +381,7 @@ class MolgraphGnnWorkload(base.LocalWorkload):
                        f'logits_batch {logits_batch.shape} (one per label).')
     labels = optax.smooth_labels(label_batch, label_smoothing)
     per_label = optax.sigmoid_binary_cross_entropy(logits_batch, labels)
-    if mask_batch is None:
-      n_valid = per_label.size
-    else:
-      per_label = jnp.where(mask_batch > 0, per_label, 0.0)
-      n_valid = mask_batch.sum()
-    return {'summed': per_label.sum(), 'n_valid_examples': n_valid,
-            'per_example': per_label}
+    return base.masked_loss(per_label, mask_batch)
 
   def _eval_metric_sums(self, logits, batch):
     del logits
