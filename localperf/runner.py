@@ -19,12 +19,14 @@ time budget (1.5x for the self-tuning ruleset) and evaluates only if time
 remains. A run stops when time is up, when both validation and test targets
 are reached, on `TrainingCompleteError`, or at `max_global_steps`.
 
-Two deliberate differences, both about exactness: JAX dispatch is
-asynchronous, so before stopping the `prepare_for_eval` clock the runner waits
-for the params it returned (pending training work is charged to the
-submission, not to the untimed eval); and a resumed run skips the training
-batches the restored steps consumed, so it sees the data an uninterrupted run
-would.
+Deliberate differences, for exactness: JAX dispatch is asynchronous, so
+before stopping the `prepare_for_eval` clock the runner waits for the params
+it returned (pending training work is charged to the submission, not to the
+untimed eval); a resumed run skips the training batches the restored steps
+consumed, so it sees the data an uninterrupted run would, and rewinds its CSV
+logs to the checkpoint. And for clear failures: a submission's optional
+`check_hyperparameters` vets every trial's point while planning, and a NaN or
+infinite eval metric stops the trial (AlgoPerf trains on to the budget).
 """
 
 import importlib.util
