@@ -197,6 +197,15 @@ def accuracy_sums(logits: jax.Array,
   return {'accuracy': jnp.sum(correct * batch['weights'])}
 
 
+def sinusoids(length: int, width: int) -> np.ndarray:
+  """(length, width) fixed position encodings, the sines then the cosines of
+  t / 10000^(2i / width) for positions t < length and i < width / 2."""
+  rates = 1.0 / 10_000 ** (np.arange(0, width, 2) / width)
+  angles = np.arange(length)[:, None] * rates[None, :]
+  return np.concatenate([np.sin(angles), np.cos(angles)], 1).astype(
+      np.float32)
+
+
 class Dropout(nn.Module):
   """Inverted dropout whose rate may be a traced value (set per call)."""
 

@@ -38,7 +38,6 @@ with 16 evals (72 s with data generation and start-up). Reproduce:
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
 
 from localperf import spec
 from localperf.workloads import base
@@ -50,14 +49,6 @@ _NUM_HEADS = 4
 _FFN_MULTIPLIER = 4
 _KERNEL_SIZE = 7
 _BATCH_NORM_MOMENTUM = 0.99
-
-
-def sinusoids(length: int, width: int) -> np.ndarray:
-  """[sin(t / 10000^(2i/w)), cos(t / 10000^(2i/w))] for frames t < length."""
-  rates = 1.0 / 10_000 ** (np.arange(0, width, 2) / width)
-  angles = np.arange(length)[:, None] * rates[None, :]
-  return np.concatenate([np.sin(angles), np.cos(angles)], 1).astype(
-      np.float32)
 
 
 class _FeedForward(nn.Module):
@@ -143,7 +134,7 @@ class _Conformer(nn.Module):
     x = nn.swish(nn.Conv(_WIDTH, (3,), strides=(speech.SUBSAMPLING,))(x))
     paddings = speech.subsample_paddings(paddings)
     valid = 1.0 - paddings
-    x = x + sinusoids(x.shape[1], _WIDTH)
+    x = x + base.sinusoids(x.shape[1], _WIDTH)
     x = base.Dropout()(x, dropout_rate, train)
     for i in range(_NUM_BLOCKS):
       x = _ConformerBlock(name=f'ConformerBlock_{i}')(

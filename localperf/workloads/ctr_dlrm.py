@@ -1,4 +1,4 @@
-r"""Click-through prediction with a DLRM-small-like model: the criteo1tb analogue.
+r"""Click-through prediction with a DLRM-small-like model (criteo1tb analogue).
 
 Data: synthetic click logs drawn from a hidden teacher (numpy, fixed seed).
 Each example has 13 dense features (standard normal, like Criteo's

@@ -294,13 +294,6 @@ def generate_splits() -> base.Splits:
 # --- Model --------------------------------------------------------------------
 
 
-def _sinusoids(length: int) -> np.ndarray:
-  """(length, width) fixed positional encodings: sin | cos of pos / 10^4^k."""
-  rates = 1.0 / 10_000 ** (np.arange(_WIDTH // 2) / (_WIDTH // 2))
-  angles = np.arange(length)[:, None] * rates[None, :]
-  return np.concatenate([np.sin(angles), np.cos(angles)], 1).astype(np.float32)
-
-
 def _attention(incremental: bool = False) -> nn.Module:
   """4-head attention; `incremental` keeps past keys/values in 'cache'."""
   return nn.MultiHeadDotProductAttention(
@@ -368,7 +361,8 @@ class Seq2seqTransformer(nn.Module):
 
   def encode(self, sources, train: bool = False, dropout_rate: float = 0.0):
     """(B, S) source ids -> (B, S, 64) encodings (padding masked out)."""
-    x = self.shared_embedding(sources) + _sinusoids(sources.shape[1])
+    x = (self.shared_embedding(sources)
+         + base.sinusoids(sources.shape[1], _WIDTH))
     x = self.dropout(x, dropout_rate, train)
     mask = nn.make_attention_mask(sources != PAD, sources != PAD)
     for block in self.encoder_blocks:
@@ -380,12 +374,13 @@ class Seq2seqTransformer(nn.Module):
     """Logits (B, T, vocab) reading targets shifted right (PAD first)."""
     shifted = jnp.pad(targets, [(0, 0), (1, 0)])[:, :-1]
     return self._decoder(encoded, sources, shifted,
-                         _sinusoids(targets.shape[1]),
+                         base.sinusoids(targets.shape[1], _WIDTH),
                          nn.make_causal_mask(targets), train, dropout_rate)
 
   def decode_next(self, encoded, sources, previous, position):
     """Logits (B, vocab) at `position` given the token before it (PAD at 0)."""
-    positions = jnp.asarray(_sinusoids(TARGET_LENGTH))[position][None]
+    positions = jnp.asarray(
+        base.sinusoids(TARGET_LENGTH, _WIDTH))[position][None]
     return self._decoder(encoded, sources, previous[:, None], positions,
                          None, False, 0.0)[:, 0]
 
