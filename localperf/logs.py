@@ -19,7 +19,7 @@ import json
 import os
 import platform
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -93,18 +93,18 @@ def append_csv_row(path: str, row: Dict[str, Any]) -> None:
   rows: List[Dict[str, str]] = []
   columns = sorted(row)
   if os.path.exists(path) and os.path.getsize(path) > 0:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
-      columns = list(reader.fieldnames)
-      rows = list(reader)
+    columns, rows = _read_table(path)
     columns += [key for key in row if key not in columns]
   rows.append(row)
   _write_rows(path, rows, columns)
 
 
-def _columns(path: str) -> List[str]:
+def _read_table(path: str) -> Tuple[List[str], List[Dict[str, str]]]:
+  """(column names, rows as strings) of a CSV file."""
   with open(path, newline='', encoding='utf-8') as f:
-    return list(csv.DictReader(f).fieldnames or [])
+    reader = csv.DictReader(f)
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows
 
 
 def _write_rows(path: str, rows: List[Dict[str, Any]],
@@ -158,15 +158,14 @@ def roll_back(trial_dir: str, global_step: int) -> None:
     if global_step == 0:
       os.remove(path)
       continue
-    rows = read_csv(path)
+    columns, rows = _read_table(path)
     last_eval = max((i for i, row in enumerate(rows)
                      if row['global_step'] == str(global_step)
                      and row.get('accumulated_eval_time')),
                     default=len(rows) - 1)
-    _write_rows(path, rows[:last_eval + 1], _columns(path))
+    _write_rows(path, rows[:last_eval + 1], columns)
 
 
 def read_csv(path: str) -> List[Dict[str, str]]:
   """The rows of a measurements file, as strings."""
-  with open(path, newline='', encoding='utf-8') as f:
-    return list(csv.DictReader(f))
+  return _read_table(path)[1]

@@ -90,7 +90,6 @@ class TrialResult(NamedTuple):
   global_step: int
   eval_results: List[Tuple[int, Dict[str, Any]]]
   log_dir: Optional[str]
-  diverged: Optional[str] = None  # Why the trial stopped early, if it did.
 
 
 class SubmissionImportError(ValueError):
@@ -222,8 +221,7 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
         if progress else None)
     results.append(TrialResult(trial.index, hyperparameters, score,
                                metrics['global_step'],
-                               metrics['eval_results'], trial_dir,
-                               metrics['diverged']))
+                               metrics['eval_results'], trial_dir))
   return results
 
 
@@ -258,10 +256,9 @@ def train_once(workload: spec.Workload, submission: Submission,
                log_dir: Optional[str] = None, clock: Clock = time.time,
                progress: Optional[Callable[[str], None]] = None
                ) -> Tuple[float, Dict[str, Any]]:
-  """One training run; returns (submission time, metrics).
+  """One training run; returns (submission time, {eval_results, global_step}).
 
-  `metrics` holds `eval_results`, `global_step` and `diverged`: None, or why
-  the trial stopped early because an eval metric was NaN or infinite (the
+  A NaN or infinite eval metric stops the run with a message on stderr (the
   logs and checkpoint so far are kept; AlgoPerf's runner would go on).
   `clock` is the wall clock (inject a fake one to test timing); `progress`
   receives a one-line summary after each eval.
@@ -406,8 +403,7 @@ def train_once(workload: spec.Workload, submission: Submission,
           optimizer_state, model_params, model_state, train_state,
           eval_results, global_step, preemption_count), log_dir)
   return (train_state['accumulated_submission_time'],
-          {'eval_results': eval_results, 'global_step': global_step,
-           'diverged': diverged})
+          {'eval_results': eval_results, 'global_step': global_step})
 
 
 def non_finite_metrics(eval_result: Dict[str, Any],
