@@ -1,0 +1,72 @@
+"""absl flags for the command lines, as AlgoPerf's own scripts take them.
+
+Each script keeps its flags in a `flags.FlagValues` of its own, so scripts
+import side by side (as in the tests), and parses them with `parse`:
+
+  FLAGS = flags.FlagValues()
+  flags.DEFINE_string('workload', 'mnist1d', 'Workload name.',
+                      flag_values=FLAGS)
+
+  def main(argv=None) -> int:
+    cli.parse(FLAGS, argv, __doc__)
+    ...
+
+absl's conventions hold: `--flag=value` or `--flag value`, `--noX` for a
+boolean, `--flagfile=FILE`, and absl logging's own flags (`--verbosity`,
+`--logtostderr`, ...). `--help` prints the script's docstring and its flags,
+`--helpfull` absl's too. A bad flag, or a check of the script's that fails
+(`usage_error`), prints one line naming it and exits with status 2, as
+argparse did, before any work starts.
+"""
+
+import os
+import sys
+from typing import List, NoReturn, Optional, Sequence
+
+from absl import flags
+from absl import logging
+
+USAGE_ERROR_STATUS = 2
+_HELP = ('--help', '-help', '-h', '-?', '--helpshort')
+_HELPFULL = ('--helpfull', '-helpfull')
+
+
+def _prog() -> str:
+  main = sys.modules.get('__main__')
+  spec = getattr(main, '__spec__', None)
+  if spec is not None and spec.name:
+    return f'python -m {spec.name}'
+  return os.path.basename(sys.argv[0]) or 'python'
+
+
+def usage_error(message: str) -> NoReturn:
+  """Prints `<prog>: error: <message>` and exits with status 2."""
+  print(f'{_prog()}: error: {message}', file=sys.stderr)
+  raise SystemExit(USAGE_ERROR_STATUS)
+
+
+def parse(flag_values: flags.FlagValues,
+          argv: Optional[Sequence[str]] = None,
+          doc: str = '') -> List[str]:
+  """Parses `argv` (without the program name; default `sys.argv[1:]`).
+
+  Flags not given keep their defaults, even when a process parses twice.
+  Also routes Python and absl logging to stderr in absl's format.
+
+  Returns:
+    The arguments that are not flags (after `--`).
+  """
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if any(a in _HELP + _HELPFULL for a in argv):
+    print(doc.strip() + '\n\nFlags:\n' + flag_values.get_help())
+    if any(a in _HELPFULL for a in argv):
+      print('\nabsl and logging flags:\n' + flags.FLAGS.get_help())
+    raise SystemExit(0)
+  flag_values.unparse_flags()
+  try:
+    rest = flag_values([_prog()] + argv, known_only=True)
+    rest = flags.FLAGS(rest)  # absl logging's flags, or an unknown flag.
+  except flags.Error as e:
+    usage_error(str(e))
+  logging.use_absl_handler()
+  return rest[1:]
