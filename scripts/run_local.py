@@ -24,17 +24,20 @@ needs `optax.contrib.schedule_free`, absent in optax 0.2.2) is skipped with a
 one-line notice.
 """
 
-import argparse
 import datetime
-import logging
+import logging as std_logging
 import math
 import os
 import pathlib
 import statistics
 import sys
 import time
+import types
 from typing import Dict, List, NamedTuple, Optional
 
+from absl import flags
+
+from localperf import cli
 from localperf import logs
 from localperf import runner
 from localperf import scoring
@@ -46,52 +49,65 @@ DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
 REFERENCE_SUBMISSION = 'nadamw'
 
 
-def parse_flags(argv: Optional[List[str]] = None) -> argparse.Namespace:
-  p = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0],
-      formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--workload', default=workload_registry.DEFAULT_WORKLOAD,
-                 help=f'one of {", ".join(workload_registry.WORKLOAD_NAMES)}')
-  p.add_argument('--workloads', default=None,
-                 help='comma-separated workloads (overrides --workload); '
-                 'paper_seven: the analogues of the paper\'s seven AlgoPerf '
-                 'workloads')
-  p.add_argument('--submission_path', default=None,
-                 help='a submission.py (overrides --submissions)')
-  p.add_argument('--submissions', default=','.join(DEFAULT_SUBMISSIONS),
-                 help='comma-separated names of folders in submissions/')
-  p.add_argument('--tuning_ruleset', default='external',
-                 choices=runner.RULESETS)
-  p.add_argument('--tuning_search_space', default=None,
-                 help='JSON search space (default: tuning_search_space.json '
-                 'beside each submission; external ruleset only)')
-  p.add_argument('--num_tuning_trials', type=int, default=1)
-  p.add_argument('--num_studies', type=int, default=1)
-  p.add_argument('--experiment_dir', default='./experiments')
-  p.add_argument('--experiment_name', default=None,
-                 help='default: run_local-<date-time>')
-  p.add_argument('--rng_seed', type=int, default=0)
-  p.add_argument('--max_global_steps', type=int, default=None)
-  p.add_argument('--eval_every_n_steps', type=int, default=None,
-                 help='evaluate every n steps instead of every '
-                 'eval_period_time_sec of wall time (exact, repeatable)')
-  p.add_argument('--save_checkpoints', action=argparse.BooleanOptionalAction,
-                 default=True)
-  p.add_argument('--overwrite', action='store_true')
-  p.add_argument('--resume_last_run', action='store_true')
-  flags = p.parse_args(argv)
-  for name in ('num_tuning_trials', 'num_studies', 'eval_every_n_steps',
-               'max_global_steps'):
-    value = getattr(flags, name)
-    if value is not None and value < 1:
-      p.error(f'--{name} must be >= 1, got {value}.')
-  if flags.overwrite and flags.resume_last_run:
-    p.error('--overwrite and --resume_last_run exclude each other: replace '
-            'the experiment or continue it.')
-  if flags.experiment_name is None:
-    flags.experiment_name = datetime.datetime.now().strftime(
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    'workload', workload_registry.DEFAULT_WORKLOAD,
+    f'One of {", ".join(workload_registry.WORKLOAD_NAMES)}.', flag_values=FLAGS)
+flags.DEFINE_string(
+    'workloads', None, 'Comma-separated workloads (overrides --workload); '
+    "paper_seven: the analogues of the paper's seven AlgoPerf workloads.",
+    flag_values=FLAGS)
+flags.DEFINE_string('submission_path', None,
+                    'A submission.py (overrides --submissions).',
+                    flag_values=FLAGS)
+flags.DEFINE_string('submissions', ','.join(DEFAULT_SUBMISSIONS),
+                    'Comma-separated names of folders in submissions/.',
+                    flag_values=FLAGS)
+flags.DEFINE_enum('tuning_ruleset', 'external', runner.RULESETS,
+                  'Which tuning ruleset to score this submission on.',
+                  flag_values=FLAGS)
+flags.DEFINE_string(
+    'tuning_search_space', None, 'JSON search space (default: '
+    'tuning_search_space.json beside each submission; external ruleset only).',
+    flag_values=FLAGS)
+flags.DEFINE_integer('num_tuning_trials', 1, 'Trials per study.',
+                     lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer('num_studies', 1, 'Studies; study k uses rng_seed + k.',
+                     lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_string('experiment_dir', './experiments',
+                    'Where experiment folders go.', flag_values=FLAGS)
+flags.DEFINE_string('experiment_name', None,
+                    'Default: run_local-<date-time>.', flag_values=FLAGS)
+flags.DEFINE_integer('rng_seed', 0, 'Seed of study 0.', flag_values=FLAGS)
+flags.DEFINE_integer('max_global_steps', None,
+                     'Stop each trial after this many steps.', lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_integer(
+    'eval_every_n_steps', None, 'Evaluate every n steps instead of every '
+    'eval_period_time_sec of wall time (exact, repeatable).', lower_bound=1,
+    flag_values=FLAGS)
+flags.DEFINE_boolean('save_checkpoints', True,
+                     'Checkpoint at every eval (--nosave_checkpoints: never).',
+                     flag_values=FLAGS)
+flags.DEFINE_boolean('overwrite', False,
+                     'Replace an existing experiment of the same name.',
+                     flag_values=FLAGS)
+flags.DEFINE_boolean('resume_last_run', False,
+                     "Continue an existing experiment from its trials' newest "
+                     'checkpoints.', flag_values=FLAGS)
+
+
+def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
+  """The flags' values, checked; exits with status 2 on bad ones."""
+  cli.parse(FLAGS, argv, __doc__)
+  if FLAGS.overwrite and FLAGS.resume_last_run:
+    cli.usage_error('--overwrite and --resume_last_run exclude each other: '
+                    'replace the experiment or continue it.')
+  values = FLAGS.flag_values_dict()
+  if values['experiment_name'] is None:
+    values['experiment_name'] = datetime.datetime.now().strftime(
         'run_local-%Y-%m-%d-%H-%M-%S')
-  return flags
+  return types.SimpleNamespace(**values)
 
 
 class Job(NamedTuple):
@@ -102,25 +118,25 @@ class Job(NamedTuple):
   plan: runner.RunPlan
 
 
-def plan_jobs(flags: argparse.Namespace) -> List[Job]:
+def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
   """Every run, checked before any training; skips unimportable submissions."""
-  workloads = expand_workloads(flags.workloads or flags.workload)
-  if flags.submission_path:
-    paths = {_name_of(flags.submission_path): flags.submission_path}
+  workloads = expand_workloads(args.workloads or args.workload)
+  if args.submission_path:
+    paths = {_name_of(args.submission_path): args.submission_path}
   else:
     paths = {name: os.path.join('submissions', name, 'submission.py')
-             for name in flags.submissions.split(',')}
+             for name in args.submissions.split(',')}
   jobs = []
   for submission, path in paths.items():
-    space = flags.tuning_search_space
-    if flags.tuning_ruleset == 'external' and space is None:
+    space = args.tuning_search_space
+    if args.tuning_ruleset == 'external' and space is None:
       space = os.path.join(os.path.dirname(path), 'tuning_search_space.json')
     try:
       for workload in workloads:
-        for study in range(flags.num_studies):
+        for study in range(args.num_studies):
           plan = runner.plan_trials(
-              workload, path, flags.tuning_ruleset, space,
-              flags.num_tuning_trials, flags.rng_seed + study)
+              workload, path, args.tuning_ruleset, space,
+              args.num_tuning_trials, args.rng_seed + study)
           jobs.append(Job(submission, workload, study, plan))
     except runner.SubmissionImportError as e:
       print(f'Skipping {submission}: {e}', file=sys.stderr)
@@ -244,29 +260,29 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  flags = parse_flags(argv)
+  args = parse_flags(argv)
   try:
-    jobs = plan_jobs(flags)
+    jobs = plan_jobs(args)
     log_dirs = [logs.get_log_dir(
-        os.path.join(flags.experiment_dir, flags.experiment_name,
+        os.path.join(args.experiment_dir, args.experiment_name,
                      job.submission), job.workload, f'study_{job.study}',
-        flags.resume_last_run, flags.overwrite) for job in jobs]
+        args.resume_last_run, args.overwrite) for job in jobs]
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   except OSError as e:
     print(f'error: cannot write the experiment directory '
-          f'{e.filename or flags.experiment_dir!r}: {e.strerror}.',
+          f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
           file=sys.stderr)
     return 2
   outcomes: Dict[tuple, List[Outcome]] = {}
   start = time.time()
   for job, log_dir in zip(jobs, log_dirs):
     settings = runner.TrialSettings(
-        max_global_steps=flags.max_global_steps,
-        eval_every_n_steps=flags.eval_every_n_steps,
-        save_checkpoints=flags.save_checkpoints,
-        flags=dict(vars(flags), workload=job.workload,
+        max_global_steps=args.max_global_steps,
+        eval_every_n_steps=args.eval_every_n_steps,
+        save_checkpoints=args.save_checkpoints,
+        flags=dict(vars(args), workload=job.workload,
                    submission_path=job.plan.submission.path,
                    rng_seed=job.plan.rng_seed, study=job.study))
     progress = ProgressLine()
@@ -279,7 +295,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'{_fmt(outcome.time_to_target, 1)}s to target; best '
                   f'validation {outcome.best_validation:.4f}')
     outcomes.setdefault((job.workload, job.submission), []).append(outcome)
-  root = os.path.join(flags.experiment_dir, flags.experiment_name)
+  root = os.path.join(args.experiment_dir, args.experiment_name)
   table = summary_table(outcomes)
   print(table)
   with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
@@ -304,12 +320,12 @@ def score_run(root: str, submissions: Dict[str, scoring.SubmissionLogs],
   score (area under its performance profile / 3).
   """
   # A local run picks its own numbers of studies and trials: no warnings.
-  logging.disable(logging.WARNING)
+  std_logging.disable(std_logging.WARNING)
   try:
     scores = scoring.score_logs(submissions, scoring.load_benchmark(),
                                 time_column=time_column, workloads=workloads)
   finally:
-    logging.disable(logging.NOTSET)
+    std_logging.disable(std_logging.NOTSET)
   score_script.write_outputs(
       pathlib.Path(root) / f'scores_{time_column}', submissions, scores, None)
   lines = [scoring.format_table(scores)]

@@ -1,9 +1,9 @@
 """Bad input ends `scripts.run_local` with a message naming the problem.
 
-Every case is caught before any training: the exit status is 2 (argparse's
-and run_local's), stderr names the problem, and no trial directory exists.
-A loss that turns NaN is caught at the next eval: the trial stops with a
-message and its logs are kept.
+Every case is caught before any training: the exit status is 2 (for bad
+flags and run_local's own checks), stderr names the problem, and no trial
+directory exists. A loss that turns NaN is caught at the next eval: the
+trial stops with a message and its logs are kept.
 """
 
 import json
@@ -100,17 +100,22 @@ CASES = {
         '`lawa_queue_length` must be an integer >= 1'),
     'unknown tuning ruleset': (
         ['--tuning_ruleset=internal'], None,
-        "invalid choice: 'internal'"),
+        '--tuning_ruleset=internal: value should be one of <external|self>'),
     'self-tuning with a search space': (
         [f'--submission_path={NADAMW}', '--tuning_ruleset=self',
          '--tuning_search_space={space}'], [POINT],
         'must not be given with the self-tuning ruleset'),
     'zero tuning trials': (
-        ['--num_tuning_trials=0'], None, '--num_tuning_trials must be >= 1'),
+        ['--num_tuning_trials=0'], None,
+        '--num_tuning_trials=0: 0 is not a positive integer'),
     'zero eval interval': (
-        ['--eval_every_n_steps=0'], None, '--eval_every_n_steps must be >= 1'),
+        ['--eval_every_n_steps=0'], None,
+        '--eval_every_n_steps=0: 0 is not a positive integer'),
     'negative step limit': (
-        ['--max_global_steps=-5'], None, '--max_global_steps must be >= 1'),
+        ['--max_global_steps=-5'], None,
+        '--max_global_steps=-5: -5 is not a positive integer'),
+    'unknown flag': (
+        ['--num_trials=3'], None, "Unknown command line flag 'num_trials'"),
     'overwrite and resume together': (
         ['--overwrite', '--resume_last_run'], None,
         'exclude each other'),
@@ -140,7 +145,7 @@ def test_bad_input_is_named_before_training(case, tmp_path, capsys):
   argv = [f'--experiment_dir={experiments}', '--submissions=nadamw'] + flags
   try:
     code = run_local.main(argv)
-  except SystemExit as e:  # argparse
+  except SystemExit as e:  # A bad flag.
     code = e.code
   assert code == 2
   assert re.search(message, capsys.readouterr().err)

@@ -1,0 +1,47 @@
+"""The command lines take absl flags as AlgoPerf's scripts do."""
+
+import pytest
+
+from scripts import run_local
+
+
+def test_flagfile_and_negated_booleans(tmp_path):
+  flagfile = tmp_path / 'run.flags'
+  flagfile.write_text('--workload=ctr_dlrm\n--num_studies=3\n'
+                      '--nosave_checkpoints\n')
+  args = run_local.parse_flags([f'--flagfile={flagfile}', '--rng_seed=7'])
+  assert (args.workload, args.num_studies, args.rng_seed) == ('ctr_dlrm', 3, 7)
+  assert args.save_checkpoints is False
+
+
+def test_a_second_parse_starts_from_the_defaults():
+  run_local.parse_flags(['--num_studies=3', '--overwrite'])
+  args = run_local.parse_flags([])
+  assert (args.num_studies, args.overwrite) == (1, False)
+
+
+def test_space_separated_values_and_absl_logging_flags():
+  args = run_local.parse_flags(['--workload', 'kspace_unet', '--verbosity=0'])
+  assert args.workload == 'kspace_unet'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--num_studies=two'], "--num_studies=two: invalid literal for int()"),
+    (['--overwrite=maybe'], '--overwrite=maybe'),
+    (['--worklaod=mnist1d'], "Unknown command line flag 'worklaod'"),
+])
+def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
+  with pytest.raises(SystemExit) as e:
+    run_local.parse_flags(argv)
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert 'error: ' in err and message in err
+  assert len(err.strip().splitlines()) == 1
+
+
+def test_help_lists_the_flags_and_exits_0(capsys):
+  with pytest.raises(SystemExit) as e:
+    run_local.parse_flags(['--help'])
+  assert e.value.code == 0
+  out = capsys.readouterr().out
+  assert '--[no]resume_last_run' in out and '--eval_every_n_steps' in out
