@@ -1,0 +1,416 @@
+"""Is a workload in the real workloads' regime? Checks R1-R4 of issue 12.
+
+One NadamW run at the workload's reference point (cosine schedule, exactly
+what `submissions/nadamw` trains) carries an EMA and a LAWA averager chained
+after the optimizer; they pass the updates through unchanged, so the raw,
+EMA and LAWA weights are evaluated on the same trajectory. A second run
+trains the same point with warmup then a constant learning rate. From the
+validation curves (steps `s`, metric `v`, target `T`, step hint `H`):
+
+  R1 decay matters: the constant run first meets T at >= 1.15x the cosine
+     run's step (or never), and the cosine run's final value is better.
+  R2 late noise: at s = 0.5 H and s = 0.7 H, the EMA (decay 0.9) or LAWA
+     (L = 20) weights over a window of 0.01 H beat the raw weights.
+  R3 a real window: 0.01 H >= 3 / (1 - beta1).
+  R4 targets where the paper's NadamW met them: the cosine run first meets T
+     at a fraction of H within 0.05 of `PAPER_FIRST_MET_FRACTION`.
+  Speed: the cosine run's steps and raw evaluations take <= 90 s, with an
+     eval at least every 0.02 H.
+
+The checks on curves are pure functions (`check_r1`, ...); `run` trains.
+"""
+
+import json
+import math
+import pathlib
+import time
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+import jax
+import numpy as np
+import optax
+
+from localperf import spec
+from localperf import workloads as workload_registry
+from submissions import common
+from submissions import optim
+from submissions.nadamw import submission as nadamw
+
+# Fraction of the step budget at which the paper's NadamW first met each
+# counterpart's validation target (arXiv 2502.06761, issue 12).
+PAPER_FIRST_MET_FRACTION = {
+    'ctr_dlrm': 0.77,
+    'kspace_unet': 0.62,
+    'shapes_vit': 0.89,
+    'ctc_conformer': 0.94,
+    'ctc_lstm': 0.95,
+    'molgraph_gnn': 0.56,
+    'seq2seq_transformer': 0.95,
+}
+FIRST_MET_TOLERANCE = 0.05
+MIN_CONSTANT_RATIO = 1.15  # R1.
+R2_FRACTIONS = (0.5, 0.7)
+WINDOW_FRACTION = 0.01  # The paper's averaging window, of step_hint.
+EMA_DECAY = 0.9
+LAWA_QUEUE_LENGTH = 20
+MIN_WINDOW_OVER_MEMORY = 3.0  # R3.
+MAX_RUN_SECONDS = 90.0  # Speed rule.
+MAX_EVAL_EVERY_FRACTION = 0.02
+
+SEARCH_SPACE = (pathlib.Path(__file__).resolve().parent.parent
+                / 'submissions' / 'nadamw' / 'tuning_search_space.json')
+
+
+class Curve(NamedTuple):
+  """A validation metric at increasing steps."""
+  steps: np.ndarray  # int, increasing.
+  values: np.ndarray  # float.
+
+
+class Check(NamedTuple):
+  """One check's verdict and the figures it rests on."""
+  name: str
+  passed: bool
+  summary: str
+
+
+# ----------------------------------------------------------------------------
+# Reference point.
+
+
+def reference_hyperparameters(workload: spec.Workload,
+                              search_space: pathlib.Path = SEARCH_SPACE
+                              ) -> Dict[str, float]:
+  """The NadamW point `workload.reference_point` (1-based) of the space."""
+  point = getattr(workload, 'reference_point', None)
+  points = json.loads(pathlib.Path(search_space).read_text())
+  if not isinstance(point, int) or not 1 <= point <= len(points):
+    raise ValueError(
+        f'{type(workload).__name__}.reference_point must be an integer in '
+        f'1..{len(points)} (a point of {search_space}), got {point!r}.')
+  return dict(points[point - 1])
+
+
+def ema_every_k(step_hint: int) -> int:
+  """Snapshot period giving the EMA a memory of the window (nadamw_ema)."""
+  return max(1, round(WINDOW_FRACTION * step_hint * (1.0 - EMA_DECAY)))
+
+
+def lawa_every_k(step_hint: int) -> int:
+  """Snapshot period so L snapshots span the window (nadamw_lawa)."""
+  return max(1, round(WINDOW_FRACTION * step_hint / LAWA_QUEUE_LENGTH))
+
+
+def eval_every_steps(step_hint: int, fraction: float) -> int:
+  """`fraction * step_hint` steps, when it is a whole number that divides
+  0.5 and 0.7 of `step_hint` (so R2's evals land there); ValueError if not."""
+  every = fraction * step_hint
+  landing = [f * step_hint for f in R2_FRACTIONS]
+  if (every < 1 or not float(every).is_integer()
+      or any(not float(x).is_integer() or x % every for x in landing)):
+    raise ValueError(
+        f'eval_every_fraction {fraction} of step_hint {step_hint} must be a '
+        f'whole number of steps dividing {landing}.')
+  return int(every)
+
+
+# ----------------------------------------------------------------------------
+# Pure checks on curves.
+
+
+def beats(value: float, target: float, minimize: bool) -> bool:
+  """AlgoPerf's strict comparison."""
+  return value < target if minimize else value > target
+
+
+def first_met(curve: Curve, target: float, minimize: bool) -> Optional[int]:
+  """The first step whose value beats `target`, None if none does."""
+  for step, value in zip(curve.steps, curve.values):
+    if beats(value, target, minimize):
+      return int(step)
+  return None
+
+
+def value_at(curve: Curve, step: int) -> float:
+  index = np.flatnonzero(np.asarray(curve.steps) == step)
+  if not index.size:
+    raise ValueError(f'no eval at step {step}; evals at {list(curve.steps)}.')
+  return float(curve.values[index[0]])
+
+
+def check_r1(cosine: Curve, constant: Curve, target: float,
+             minimize: bool) -> Check:
+  """Constant LR meets the target at >= 1.15x cosine's step or never, and
+  cosine's final value beats constant's."""
+  cos_step = first_met(cosine, target, minimize)
+  const_step = first_met(constant, target, minimize)
+  cos_final, const_final = float(cosine.values[-1]), float(constant.values[-1])
+  final_better = beats(cos_final, const_final, minimize)
+  if cos_step is None:
+    ratio, slow = float('nan'), False
+  elif const_step is None:
+    ratio, slow = float('inf'), True
+  else:
+    ratio = const_step / cos_step
+    slow = ratio >= MIN_CONSTANT_RATIO
+  return Check('R1', slow and final_better,
+               f'steps to target constant/cosine {const_step}/{cos_step} = '
+               f'{ratio:.2f} (need >= {MIN_CONSTANT_RATIO}); final cosine '
+               f'{cos_final:.4f} vs constant {const_final:.4f}')
+
+
+def check_r2(raw: Curve, averaged: Dict[str, Curve], step_hint: int,
+             minimize: bool) -> Check:
+  """At each of 0.5 and 0.7 of step_hint some averager beats raw."""
+  parts, passed = [], True
+  for fraction in R2_FRACTIONS:
+    step = round(fraction * step_hint)
+    r = value_at(raw, step)
+    wins = {name: value_at(c, step) for name, c in averaged.items()}
+    ok = any(beats(v, r, minimize) for v in wins.values())
+    passed &= ok
+    parts.append(f'@{fraction:.0%} raw {r:.4f} ' + ' '.join(
+        f'{name} {v:.4f}' for name, v in wins.items()))
+  return Check('R2', passed, '; '.join(parts))
+
+
+def check_r3(step_hint: int, one_minus_beta1: float) -> Check:
+  """The 1% window spans >= 3 momentum memories 1 / (1 - beta1)."""
+  window, memory = WINDOW_FRACTION * step_hint, 1.0 / one_minus_beta1
+  ratio = window / memory
+  return Check('R3', ratio >= MIN_WINDOW_OVER_MEMORY,
+               f'window {window:g} steps / momentum memory {memory:.1f} = '
+               f'{ratio:.2f} (need >= {MIN_WINDOW_OVER_MEMORY:g})')
+
+
+def check_r4(cosine: Curve, target: float, step_hint: int, minimize: bool,
+             paper_fraction: float) -> Check:
+  """The cosine run first meets the target within 0.05 of the paper's."""
+  step = first_met(cosine, target, minimize)
+  fraction = float('nan') if step is None else step / step_hint
+  ok = step is not None and abs(fraction - paper_fraction) <= (
+      FIRST_MET_TOLERANCE + 1e-9)
+  return Check('R4', ok,
+               f'target {target:g} first met at step {step} = {fraction:.3f} '
+               f'of step_hint (paper {paper_fraction:.2f} '
+               f'+-{FIRST_MET_TOLERANCE})')
+
+
+def check_speed(seconds: float, eval_every: int, step_hint: int) -> Check:
+  ok = (seconds <= MAX_RUN_SECONDS
+        and eval_every <= MAX_EVAL_EVERY_FRACTION * step_hint)
+  return Check('speed', ok,
+               f'{step_hint} steps + raw evals every {eval_every} steps '
+               f'({eval_every / step_hint:.1%}) in {seconds:.1f} s '
+               f'(need <= {MAX_RUN_SECONDS:g} s, evals <= '
+               f'{MAX_EVAL_EVERY_FRACTION:.0%})')
+
+
+def suggest_target(curve: Curve, step_hint: int, fraction: float,
+                   minimize: bool) -> float:
+  """A target the curve first meets at the eval nearest `fraction` of
+  `step_hint` among those that improve on every earlier eval.
+
+  The target lies halfway between that eval's value and the best before it
+  (or the value itself, plus a hair, at the first eval).
+  """
+  sign = 1.0 if minimize else -1.0
+  values = sign * np.asarray(curve.values, np.float64)
+  best_before = np.minimum.accumulate(np.concatenate([[np.inf], values[:-1]]))
+  records = np.flatnonzero(values < best_before)
+  pick = records[np.argmin(np.abs(curve.steps[records] / step_hint
+                                  - fraction))]
+  before = best_before[pick]
+  if not np.isfinite(before):
+    before = values[pick] + 1e-6 * max(1.0, abs(values[pick]))
+  return float(sign * 0.5 * (values[pick] + before))
+
+
+# ----------------------------------------------------------------------------
+# Training.
+
+
+class Run(NamedTuple):
+  """Validation curves of one calibration run."""
+  curves: Dict[str, Curve]  # 'raw', and 'ema', 'lawa' when averaging.
+  train_seconds: float  # Steps and raw evals.
+
+
+def _nadamw(hparams: Dict[str, float], step_hint: int,
+            constant: bool) -> optax.GradientTransformation:
+  if not constant:
+    return nadamw.nadamw_from_hyperparameters(hparams, step_hint)
+  return optim.nadamw(
+      learning_rate=optim.warmup_constant(
+          peak_value=hparams['learning_rate'], step_hint=step_hint,
+          warmup_factor=hparams['warmup_factor']),
+      b1=1.0 - hparams['one_minus_beta1'], b2=hparams['beta2'], eps=1e-8,
+      weight_decay=hparams['weight_decay'])
+
+
+def _validation(workload: spec.Workload, params, model_state) -> float:
+  result = workload._eval_model_on_split(  # pylint: disable=protected-access
+      'validation', workload.num_validation_examples,
+      workload.eval_batch_size, params, model_state, None, None)
+  return result[workload.target_metric_name]
+
+
+def train(workload_name: str, *, constant: bool, eval_every: int,
+          num_steps: Optional[int] = None, rng_seed: int = 0,
+          log=None) -> Run:
+  """NadamW at the reference point for `num_steps` (default step_hint).
+
+  The rngs, data stream, train step and batch size are the runner's and
+  `submissions/nadamw`'s (external ruleset). Unless `constant`, EMA and
+  LAWA averagers ride along and are evaluated at every eval too.
+  """
+  workload = workload_registry.get_workload(workload_name)
+  step_hint = workload.step_hint
+  num_steps = step_hint if num_steps is None else num_steps
+  hparams = common.read_hyperparameters(
+      reference_hyperparameters(workload), nadamw.SELF_TUNING_HYPERPARAMETERS)
+  rng = jax.random.split(jax.random.PRNGKey(rng_seed), 2)[0]
+  data_rng, _, model_init_rng, rng = jax.random.split(rng, 4)
+  queue = workload._build_input_queue(  # pylint: disable=protected-access
+      data_rng, 'train', data_dir=None,
+      global_batch_size=common.get_batch_size(workload_name))
+  params, model_state = workload.init_model_fn(model_init_rng)
+  parts = [_nadamw(hparams, step_hint, constant)]
+  if not constant:
+    parts += [optim.ema_params(EMA_DECAY, ema_every_k(step_hint)),
+              optim.lawa_params(LAWA_QUEUE_LENGTH, lawa_every_k(step_hint))]
+  state, static = common.init_optimizer_state(
+      workload, params, optax.chain(*parts), hparams)
+
+  steps: List[int] = []
+  values: Dict[str, List[float]] = {'raw': []}
+  if not constant:
+    values.update(ema=[], lawa=[])
+  seconds, start = 0.0, time.perf_counter()
+  for step in range(num_steps):
+    update_rng = jax.random.split(jax.random.fold_in(rng, step), 4)[1]
+    state, model_state, _, _ = static.train_step(
+        model_state, state, next(queue), update_rng)
+    if (step + 1) % eval_every:
+      continue
+    steps.append(step + 1)
+    values['raw'].append(_validation(workload, state.params, model_state))
+    seconds += time.perf_counter() - start
+    if not constant:
+      for name, averager in (('ema', state.opt_state[1]),
+                             ('lawa', state.opt_state[2])):
+        values[name].append(_validation(
+            workload, optim.averaged_params(averager, state.params),
+            model_state))
+    if log is not None:
+      log(f'{workload_name} {"constant" if constant else "cosine"} step '
+          f'{step + 1}: ' + ' '.join(f'{k} {v[-1]:.4f}'
+                                     for k, v in values.items()))
+    start = time.perf_counter()
+  steps_array = np.asarray(steps)
+  return Run({k: Curve(steps_array, np.asarray(v)) for k, v in values.items()},
+             seconds)
+
+
+class Report(NamedTuple):
+  workload: str
+  reference_point: int
+  step_hint: int
+  target: float
+  checks: List[Check]
+  cosine: Run
+  constant: Optional[Run]
+
+  @property
+  def passed(self) -> bool:
+    return all(c.passed for c in self.checks)
+
+
+def calibrate(workload_name: str, *, eval_every_fraction: float = 0.02,
+              rng_seed: int = 0, max_fraction: float = 1.0,
+              constant_run: bool = True, log=None) -> Report:
+  """Both runs and every check for one workload.
+
+  `max_fraction < 1` stops both runs early (exploration; R1's final values,
+  R2 past the stop and speed then do not mean what they say).
+  """
+  workload = workload_registry.get_workload(workload_name)
+  step_hint, minimize = workload.step_hint, workload.minimize_target_metric
+  target = workload.validation_target_value
+  hparams = reference_hyperparameters(workload)
+  every = eval_every_steps(step_hint, eval_every_fraction)
+  num_steps = max(every, math.floor(max_fraction * step_hint / every) * every)
+  cosine = train(workload_name, constant=False, eval_every=every,
+                 num_steps=num_steps, rng_seed=rng_seed, log=log)
+  raw = cosine.curves['raw']
+  checks = []
+  constant = None
+  if constant_run:
+    constant = train(workload_name, constant=True, eval_every=every,
+                     num_steps=num_steps, rng_seed=rng_seed, log=log)
+    checks.append(check_r1(raw, constant.curves['raw'], target, minimize))
+  if num_steps >= max(R2_FRACTIONS) * step_hint:
+    checks.append(check_r2(raw, {k: cosine.curves[k] for k in ('ema', 'lawa')},
+                           step_hint, minimize))
+  checks.append(check_r3(step_hint, hparams['one_minus_beta1']))
+  checks.append(check_r4(raw, target, step_hint, minimize,
+                         PAPER_FIRST_MET_FRACTION[workload_name]))
+  checks.append(check_speed(cosine.train_seconds * step_hint / num_steps,
+                            every, step_hint))
+  return Report(workload_name, workload.reference_point, step_hint, target,
+                checks, cosine, constant)
+
+
+def plot(report: Report, path: pathlib.Path) -> pathlib.Path:
+  """The curves (raw, EMA, LAWA, constant LR) and the target, as a PNG."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(8, 5))
+  curves = dict(report.cosine.curves)
+  if report.constant is not None:
+    curves['constant LR'] = report.constant.curves['raw']
+  for name, curve in curves.items():
+    ax.plot(curve.steps, curve.values, label=name)
+  ax.axhline(report.target, color='k', ls='--', lw=0.8, label='target')
+  for f in R2_FRACTIONS:
+    ax.axvline(f * report.step_hint, color='grey', ls=':', lw=0.8)
+  ax.set_xlabel('step')
+  ax.set_ylabel('validation metric')
+  ax.set_title(f'{report.workload}: NadamW point {report.reference_point}')
+  values = np.concatenate([c.values for c in curves.values()])
+  low, high = np.percentile(values, [0, 75])
+  ax.set_ylim(min(low, report.target) - 0.02 * (high - low),
+              max(high, report.target) + 0.02 * (high - low))
+  ax.grid(alpha=0.4)
+  ax.legend()
+  fig.tight_layout()
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def format_report(report: Report) -> str:
+  lines = [f'{report.workload}: reference point {report.reference_point}, '
+           f'step_hint {report.step_hint}, target {report.target:g}']
+  lines += [f'  {c.name:5s} {"PASS" if c.passed else "FAIL"}  {c.summary}'
+            for c in report.checks]
+  return '\n'.join(lines)
+
+
+def suggested_targets(report: Report) -> str:
+  """The target that puts cosine's first-met at the paper's fraction."""
+  workload = workload_registry.get_workload(report.workload)
+  fraction = PAPER_FIRST_MET_FRACTION[report.workload]
+  target = suggest_target(report.cosine.curves['raw'], report.step_hint,
+                          fraction, workload.minimize_target_metric)
+  return (f'  suggested validation target {target:.6g} (first met near '
+          f'{fraction:.2f} of step_hint on this cosine curve)')
+
+
+def workloads_from_flag(value: str) -> Sequence[str]:
+  names = []
+  for name in value.split(','):
+    names += workload_registry.WORKLOAD_GROUPS.get(name, (name,))
+  return names

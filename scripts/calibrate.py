@@ -1,0 +1,94 @@
+r"""Check that workloads sit in the real workloads' regime (R1-R4, speed).
+
+For each workload: one NadamW run at the workload's `reference_point` (a
+point of submissions/nadamw/tuning_search_space.json, cosine schedule) of
+step_hint steps with EMA (decay 0.9) and LAWA (L = 20) over 1% of step_hint
+chained beside it, and one with warmup then a constant learning rate; the
+validation metric of the raw, EMA and LAWA weights every
+`--eval_every_fraction` of step_hint. Prints R1-R4 and the speed check with
+their figures and PASS/FAIL (see localperf/calibration.py), writes
+<output_dir>/<workload>.png, and exits with status 1 if any check fails.
+
+  python -m scripts.calibrate --workload=ctr_dlrm
+  python -m scripts.calibrate --workloads=paper_seven
+  python -m scripts.calibrate --workload=molgraph_gnn --suggest_targets \
+      --noconstant_run --max_fraction=0.8
+
+Timings are wall time on this machine as it is loaded; for the speed rule
+run on unloaded cores.
+"""
+
+import pathlib
+import sys
+from typing import List, Optional
+
+from absl import flags
+from absl import logging
+
+from localperf import calibration
+from localperf import cli
+from localperf import workloads as workload_registry
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string('workload', None, 'One workload.', flag_values=FLAGS)
+flags.DEFINE_string(
+    'workloads', None, 'Comma-separated workloads or paper_seven (overrides '
+    '--workload).', flag_values=FLAGS)
+flags.DEFINE_float('eval_every_fraction', 0.02,
+                   'Steps between evals as a fraction of step_hint; must '
+                   'divide 0.5 and 0.7 of step_hint.', flag_values=FLAGS)
+flags.DEFINE_integer('rng_seed', 0, 'Seed of the runs (external ruleset).',
+                     flag_values=FLAGS)
+flags.DEFINE_float('max_fraction', 1.0, 'Stop both runs at this fraction of '
+                   'step_hint (exploration only).', flag_values=FLAGS)
+flags.DEFINE_boolean('constant_run', True, 'Also run the constant-LR '
+                     'schedule (R1).', flag_values=FLAGS)
+flags.DEFINE_boolean('suggest_targets', False, 'Print the validation target '
+                     'that the cosine run first meets at the paper\'s '
+                     'fraction.', flag_values=FLAGS)
+flags.DEFINE_string('output_dir', 'experiments/calibrate',
+                    'Where the curve PNGs go.', flag_values=FLAGS)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  cli.parse(FLAGS, argv, __doc__)
+  value = FLAGS.workloads or FLAGS.workload
+  if not value:
+    cli.usage_error('--workload or --workloads is required, one of '
+                    f'{", ".join(workload_registry.WORKLOAD_NAMES)} or '
+                    'paper_seven')
+  names = calibration.workloads_from_flag(value)
+  for name in names:
+    if name not in calibration.PAPER_FIRST_MET_FRACTION:
+      cli.usage_error(f'--workloads must name workloads among '
+                      f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
+                      f'paper_seven, got {name!r}')
+  if not 0.0 < FLAGS.max_fraction <= 1.0:
+    cli.usage_error(f'--max_fraction must be in (0, 1], got '
+                    f'{FLAGS.max_fraction}')
+  for name in names:
+    workload = workload_registry.get_workload(name)
+    try:
+      calibration.reference_hyperparameters(workload)
+      calibration.eval_every_steps(workload.step_hint,
+                                   FLAGS.eval_every_fraction)
+    except ValueError as e:
+      cli.usage_error(f'--workloads {name}: {e}')
+  all_passed = True
+  for name in names:
+    report = calibration.calibrate(
+        name, eval_every_fraction=FLAGS.eval_every_fraction,
+        rng_seed=FLAGS.rng_seed, max_fraction=FLAGS.max_fraction,
+        constant_run=FLAGS.constant_run, log=logging.info)
+    print(calibration.format_report(report))
+    if FLAGS.suggest_targets:
+      print(calibration.suggested_targets(report))
+    path = calibration.plot(report,
+                            pathlib.Path(FLAGS.output_dir) / f'{name}.png')
+    print(f'  curves: {path}', flush=True)
+    all_passed &= report.passed
+  return 0 if all_passed else 1
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,96 @@
+"""localperf.calibration: the R checks on hand-made curves; slow: R1-R4 pinned
+for recalibrated workloads."""
+
+import numpy as np
+import pytest
+
+from localperf import calibration as cal
+from scripts import calibrate as calibrate_script
+
+
+def _curve(steps, values):
+  return cal.Curve(np.asarray(steps), np.asarray(values, np.float64))
+
+
+def test_first_met_is_strict_and_directional():
+  curve = _curve([10, 20, 30], [0.5, 0.4, 0.3])
+  assert cal.first_met(curve, 0.4, minimize=True) == 30  # 0.4 < 0.4 is False.
+  assert cal.first_met(curve, 0.45, minimize=True) == 20
+  assert cal.first_met(curve, 0.1, minimize=True) is None
+  assert cal.first_met(curve, 0.45, minimize=False) == 10
+
+
+def test_r1_ratio_and_final():
+  cosine = _curve([100, 200, 300, 400], [0.9, 0.6, 0.4, 0.3])
+  late = _curve([100, 200, 300, 400], [0.8, 0.6, 0.45, 0.35])  # 400/300.
+  early = _curve([100, 200, 300, 400], [0.8, 0.45, 0.33, 0.32])  # 300/300.
+  never = _curve([100, 200, 300, 400], [0.8, 0.6, 0.55, 0.5])
+  assert cal.check_r1(cosine, late, 0.42, True).passed  # 1.33 >= 1.15.
+  assert not cal.check_r1(cosine, early, 0.42, True).passed
+  assert cal.check_r1(cosine, never, 0.42, True).passed
+  better_final = _curve([100, 200, 300, 400], [0.8, 0.6, 0.5, 0.29])
+  assert not cal.check_r1(cosine, better_final, 0.42, True).passed
+
+
+def test_r2_needs_an_averager_ahead_at_both_points():
+  steps = [20 * k for k in range(1, 11)]  # step_hint 200: 100 and 140.
+  raw = _curve(steps, np.linspace(1.0, 0.1, 10))
+  ahead = _curve(steps, np.linspace(1.0, 0.1, 10) - 0.01)
+  behind = _curve(steps, np.linspace(1.0, 0.1, 10) + 0.01)
+  assert cal.check_r2(raw, {'ema': behind, 'lawa': ahead}, 200, True).passed
+  assert not cal.check_r2(raw, {'ema': behind}, 200, True).passed
+  half = behind._replace(values=np.where(np.asarray(steps) == 100,
+                                         ahead.values, behind.values))
+  assert not cal.check_r2(raw, {'ema': half}, 200, True).passed
+
+
+def test_r3_window_over_momentum_memory():
+  # 1% of 2720 = 27.2 steps; memory 1 / 0.11042 = 9.06 steps: 3.004.
+  assert cal.check_r3(2720, 0.11042418465).passed
+  assert not cal.check_r3(2700, 0.11042418465).passed
+
+
+def test_r4_tolerance():
+  steps = np.arange(1, 51) * 20  # step_hint 1000.
+  values = 1.0 - steps / 1000.0  # Accuracy-like rising if negated.
+  curve = _curve(steps, values)
+  # First value < 0.3 is at step 720 (0.28): fraction 0.72 vs 0.77 passes.
+  assert cal.check_r4(curve, 0.3, 1000, True, 0.77).passed
+  assert not cal.check_r4(curve, 0.3, 1000, True, 0.66).passed
+  assert not cal.check_r4(curve, -1.0, 1000, True, 0.77).passed
+
+
+def test_suggest_target_puts_first_met_at_the_fraction():
+  steps = np.arange(1, 51) * 20
+  rng = np.random.default_rng(0)
+  values = 1.0 / steps ** 0.5 + 0.002 * rng.standard_normal(50)
+  curve = _curve(steps, values)
+  for fraction in (0.56, 0.77, 0.95):
+    target = cal.suggest_target(curve, 1000, fraction, minimize=True)
+    assert abs(cal.first_met(curve, target, True) / 1000 - fraction) <= 0.05
+    up = _curve(steps, -values)
+    target = cal.suggest_target(up, 1000, fraction, minimize=False)
+    assert abs(cal.first_met(up, target, False) / 1000 - fraction) <= 0.05
+
+
+def test_eval_cadence_must_land_on_r2_steps():
+  assert cal.eval_every_steps(3000, 0.02) == 60
+  assert cal.eval_every_steps(3000, 0.01) == 30
+  with pytest.raises(ValueError, match='eval_every_fraction'):
+    cal.eval_every_steps(3000, 0.03)  # 90 does not divide 1500.
+
+
+def test_averager_periods_match_the_submissions():
+  # nadamw_ema: round(0.01 * H * (1 - 0.9)); nadamw_lawa: round(0.01 H / 20).
+  assert cal.ema_every_k(4000) == 4 and cal.lawa_every_k(4000) == 2
+  assert cal.ema_every_k(500) == 1 and cal.lawa_every_k(500) == 1
+
+
+def test_bad_flags_exit_2(capsys):
+  with pytest.raises(SystemExit) as e:
+    calibrate_script.main(['--workloads=nope'])
+  assert e.value.code == 2
+  assert '--workloads' in capsys.readouterr().err
+  with pytest.raises(SystemExit) as e:
+    calibrate_script.main(['--workload=ctr_dlrm', '--max_fraction=0'])
+  assert e.value.code == 2
