@@ -1,9 +1,10 @@
 """AlgoPerf's scoring: time to target, performance profiles, benchmark score.
 
 Logs are AlgoPerf experiment directories,
-`<submission>/<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`
-(a submission holding workload directories directly is one study). The rules
-are those of AlgoPerf's `scoring/performance_profile.py`:
+`<submission>/<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`,
+read by AlgoPerf's folder rules (see "Reading logs" below: stray files and
+folders are ignored, ambiguous trees are errors naming the folder). The
+rules are those of AlgoPerf's `scoring/performance_profile.py`:
 
 - trial: the first eval whose validation metric meets the target (`<=` for
   minimised metrics such as loss or WER, `>=` otherwise);
@@ -18,18 +19,21 @@ are those of AlgoPerf's `scoring/performance_profile.py`:
   benchmark score = area under the profile / 3.
 
 Time is AlgoPerf's `score` (accumulated submission time) or `global_step`
-(the steps to target of arXiv 2502.06761).
+(the steps to target of arXiv 2502.06761). Wrong workload, study or trial
+counts, which may change a score, come back in `Scores.warnings` (or raise,
+with `strict`, as AlgoPerf's `--strict`).
 """
 
 import csv
 import dataclasses
+import io
 import json
-import logging
 import math
 import pathlib
 import re
 from typing import Mapping, Optional, Sequence, Union
 
+from absl import logging
 import numpy as np
 
 BENCHMARK_VERSIONS = ('0.5', '0.6')
@@ -45,13 +49,12 @@ MAXIMIZED_METRICS = ('mean_average_precision', 'ssim', 'accuracy', 'bleu')
 MEASUREMENTS_FILENAME = 'eval_measurements.csv'
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'workloads_config'
 
-_TRIAL_DIR = re.compile(r'trial_(\d+)')
-_FRAMEWORK_SUFFIX = re.compile(r'_(jax|pytorch)$')
+_TRIAL_DIR = re.compile(r'trial_(\d+)')  # Matched at a name's start.
+_WORKLOAD_DIR = re.compile(r'(.+)_(jax|pytorch)')  # Matched in full.
 
 PathLike = Union[str, pathlib.Path]
 # workload -> study -> trials, each trial its columns of eval measurements.
-Trial = Mapping[str, np.ndarray]
-SubmissionLogs = Mapping[str, Mapping[str, Sequence[Trial]]]
+SubmissionLogs = Mapping[str, Mapping[str, Sequence['Trial']]]
 
 
 def is_minimized(metric: str) -> bool:
@@ -133,79 +136,189 @@ def find_target(benchmark: Benchmark, workload: str) -> Target:
 
 
 # Reading logs.
+#
+# Which folders count, restating AlgoPerf's `scoring_utils.get_experiment_df`:
+# - a workload folder is named `<workload>_<jax|pytorch>`;
+# - its trials are the subfolders whose names start with `trial_<k>`; a trial
+#   without `eval_measurements.csv` is skipped;
+# - a study is a folder of workload folders; every folder of a submission
+#   that holds workload folders is one;
+# - anything else is ignored: files, hidden entries (`.DS_Store`), folders
+#   holding no trials. AlgoPerf reads a stray `trial_<k>/` beside the workload
+#   folders as a workload folder without trials, so it adds nothing.
+# Added here: a submission whose workload folders sit directly in it (one
+# `submission_runner.py` experiment) is one study. Trees these rules cannot
+# read one way only are errors naming the folder: a folder that holds
+# `trial_<k>/eval_measurements.csv` without the framework suffix (AlgoPerf
+# fails on it too), a submission holding both workload and study folders,
+# and one study holding two folders of a workload (`ogbg_jax`, `ogbg_pytorch`).
 
 
-def read_eval_measurements(path: PathLike) -> dict[str, np.ndarray]:
-  """Columns of an `eval_measurements.csv` as float arrays (empty -> nan)."""
-  with open(path, newline='') as f:
-    rows = list(csv.reader(f))
-  if len(rows) < 2:
+class Trial(dict):
+  """Columns of one `eval_measurements.csv`, name -> float array; `.path`."""
+
+  def __init__(self, columns: Mapping[str, np.ndarray],
+               path: Optional[PathLike] = None):
+    super().__init__(columns)
+    self.path = path
+
+
+def read_eval_measurements(path: PathLike) -> Trial:
+  """Columns of an `eval_measurements.csv` as float arrays (empty cell: nan).
+
+  Raises:
+    ValueError naming `path` if the file is not UTF-8 CSV, holds no eval row,
+    has a row of more or fewer cells than its header, or does not end with a
+    line break (a file cut off mid-row; AlgoPerf's writer ends every row).
+  """
+  try:
+    with open(path, encoding='utf-8-sig', newline='') as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise ValueError(f'{path}: not a UTF-8 CSV file ({e}).') from e
+  if text and not text.endswith('\n'):
+    raise ValueError(f'{path}: does not end with a line break; the file is '
+                     'cut off mid-row.')
+  reader = csv.reader(io.StringIO(text))
+  header, body = None, []
+  try:
+    for row in reader:
+      if not row:
+        continue  # A blank line, as pandas skips.
+      if header is None:
+        header = row
+      elif len(row) != len(header):
+        raise ValueError(
+            f'{path}: line {reader.line_num} has {len(row)} cells, the header '
+            f'{len(header)}; the file is cut off or malformed.')
+      else:
+        body.append(row)
+  except csv.Error as e:
+    raise ValueError(f'{path}: not a CSV file (line {reader.line_num}: '
+                     f'{e}).') from e
+  if not body:
     raise ValueError(f'{path}: no eval measurements (expected a header row '
                      'and at least one eval).')
-  header, body = rows[0], rows[1:]
   columns = {}
-  for i, name in enumerate(header):
+  for name, cells in zip(header, zip(*body)):
     try:
-      columns[name] = np.array(
-          [float(row[i]) if i < len(row) and row[i] != '' else math.nan
-           for row in body])
+      columns[name] = np.array([float(c) if c else math.nan for c in cells])
     except ValueError as e:
       raise ValueError(f'{path}: column {name!r} is not numeric: {e}') from e
-  return columns
+  return Trial(columns, path)
 
 
-def workload_name(directory_name: str) -> str:
-  """'ogbg_jax' -> 'ogbg'."""
-  return _FRAMEWORK_SUFFIX.sub('', directory_name)
+def workload_name(directory_name: str) -> Optional[str]:
+  """'ogbg_jax' -> 'ogbg'; None for a name without a framework suffix."""
+  match = _WORKLOAD_DIR.fullmatch(directory_name)
+  return match.group(1) if match else None
 
 
-def _trial_dirs(directory: pathlib.Path) -> list[pathlib.Path]:
-  trials = [p for p in directory.iterdir()
-            if p.is_dir() and _TRIAL_DIR.match(p.name)]
-  return sorted(trials, key=lambda p: int(_TRIAL_DIR.match(p.name).group(1)))
+def _subdirs(directory: pathlib.Path) -> list[pathlib.Path]:
+  """Subfolders by name; files and hidden entries are not."""
+  return sorted(p for p in directory.iterdir()
+                if not p.name.startswith('.') and p.is_dir())
 
 
-def _read_study(study_dir: pathlib.Path, logs: dict) -> None:
-  for workload_dir in sorted(p for p in study_dir.iterdir() if p.is_dir()):
-    trials = [read_eval_measurements(t / MEASUREMENTS_FILENAME)
-              for t in _trial_dirs(workload_dir)
-              if (t / MEASUREMENTS_FILENAME).is_file()]
-    if trials:
-      workload = workload_name(workload_dir.name)
-      logs.setdefault(workload, {})[study_dir.name] = trials
+def _trial_files(directory: pathlib.Path) -> list[pathlib.Path]:
+  """`trial_<k>*/eval_measurements.csv` files in `directory`, by k."""
+  trials = sorted((int(match.group(1)), p.name, p)
+                  for p in _subdirs(directory)
+                  if (match := _TRIAL_DIR.match(p.name)))
+  return [p / MEASUREMENTS_FILENAME for *_, p in trials
+          if (p / MEASUREMENTS_FILENAME).is_file()]
+
+
+def _is_workload_dir(directory: pathlib.Path) -> bool:
+  return (workload_name(directory.name) is not None
+          and bool(_trial_files(directory)))
+
+
+def _check_not_workload_dir(directory: pathlib.Path) -> None:
+  """Raises if `directory` holds trials but lacks the framework suffix."""
+  if workload_name(directory.name) is None and _trial_files(directory):
+    raise ValueError(
+        f'{directory}: holds trial_<k>/{MEASUREMENTS_FILENAME} but is not '
+        'named <workload>_jax or <workload>_pytorch; rename it to score it, '
+        'or move it out.')
+
+
+def _read_study(study_dir: pathlib.Path, ignored: list[pathlib.Path]
+                ) -> dict[str, list[Trial]]:
+  """Trials by workload of one study folder; notes what it ignores."""
+  trials, folders = {}, {}
+  for directory in _subdirs(study_dir):
+    workload, files = workload_name(directory.name), _trial_files(directory)
+    if workload is None or not files:
+      _check_not_workload_dir(directory)
+      ignored.append(directory)
+      continue
+    if workload in folders:
+      raise ValueError(
+          f'{study_dir}: two folders of workload {workload!r}, '
+          f'{folders[workload].name} and {directory.name}; keep one.')
+    folders[workload] = directory
+    trials[workload] = [read_eval_measurements(path) for path in files]
+  return trials
 
 
 def load_submission(submission_dir: PathLike) -> SubmissionLogs:
-  """Reads `<study>/<workload>_<fw>/trial_<k>/eval_measurements.csv` files.
+  """Reads a submission's logs by the folder rules above.
 
-  A submission whose directories hold trial directories directly is read as
-  one study. Trials without `eval_measurements.csv` are skipped, as AlgoPerf
-  does.
+  Returns:
+    workload -> study -> trials. A submission without a study level is one
+    study, named after the submission.
   """
   submission_dir = pathlib.Path(submission_dir)
   if not submission_dir.is_dir():
     raise ValueError(f'Submission directory {submission_dir} does not exist.')
-  logs = {}
-  children = sorted(p for p in submission_dir.iterdir() if p.is_dir())
-  if any(_trial_dirs(child) for child in children):
-    _read_study(submission_dir, logs)  # No study level.
+  children = _subdirs(submission_dir)
+  workload_dirs = [p for p in children if _is_workload_dir(p)]
+  study_dirs = [p for p in children if p not in workload_dirs
+                and any(_is_workload_dir(w) for w in _subdirs(p))]
+  if workload_dirs and study_dirs:
+    raise ValueError(
+        f'{submission_dir}: holds both workload folders ('
+        f'{workload_dirs[0].name}, ...) and study folders ('
+        f'{study_dirs[0].name}, ...); expected one of <study>/<workload>_'
+        '<framework>/trial_<k>/ and <workload>_<framework>/trial_<k>/.')
+  ignored = []
+  if workload_dirs:
+    study_dirs = [submission_dir]
   else:
-    for study_dir in children:
-      _read_study(study_dir, logs)
+    for directory in children:
+      if directory not in study_dirs:
+        _check_not_workload_dir(directory)
+        ignored.append(directory)
+  logs = {}
+  for study_dir in study_dirs:
+    for workload, trials in _read_study(study_dir, ignored).items():
+      logs.setdefault(workload, {})[study_dir.name] = trials
   if not logs:
     raise ValueError(
         f'{submission_dir}: no {MEASUREMENTS_FILENAME} found; expected '
         f'<study>/<workload>_<framework>/trial_<k>/{MEASUREMENTS_FILENAME}.')
+  if ignored:
+    logging.info('%s: ignored %d folders holding no trials: %s',
+                 submission_dir, len(ignored),
+                 ', '.join(str(p.relative_to(submission_dir))
+                           for p in ignored))
   return logs
 
 
-def load_submissions(
-    submission_directory: PathLike) -> dict[str, SubmissionLogs]:
-  """Every submission (subdirectory) of `submission_directory`, by name."""
+def load_submissions(submission_directory: PathLike,
+                     exclude_submissions: Sequence[str] = ()
+                     ) -> dict[str, SubmissionLogs]:
+  """Every submission (subfolder) of `submission_directory`, by name."""
   directory = pathlib.Path(submission_directory)
   if not directory.is_dir():
     raise ValueError(f'--submission_directory {directory} does not exist.')
-  names = sorted(p.name for p in directory.iterdir() if p.is_dir())
+  names = [p.name for p in _subdirs(directory)]
+  unknown = sorted(set(exclude_submissions) - set(names))
+  if unknown:
+    raise ValueError(f'--exclude_submissions {unknown} are not submissions '
+                     f'in {directory}; it holds {names}.')
+  names = [name for name in names if name not in exclude_submissions]
   if not names:
     raise ValueError(f'--submission_directory {directory} holds no submission '
                      'directories.')
@@ -217,8 +330,8 @@ def load_submissions(
 
 def _column(trial: Trial, name: str) -> np.ndarray:
   if name not in trial:
-    raise ValueError(f'Eval measurements lack column {name!r}; they have '
-                     f'{sorted(trial)}.')
+    where = getattr(trial, 'path', None) or 'Eval measurements'
+    raise ValueError(f'{where}: no column {name!r}; it has {sorted(trial)}.')
   return trial[name]
 
 
@@ -248,31 +361,34 @@ def workload_time_to_target(studies: Mapping[str, Sequence[Trial]],
                           for trials in studies.values()]))
 
 
-def check_counts(name: str, logs: SubmissionLogs, workloads: Sequence[str],
-                 num_studies: int, num_trials: int, strict: bool) -> None:
-  """AlgoPerf's checks on workload, study and trial counts.
+def _folder(name: str, study: str, workload: str,
+            trials: Sequence[Trial]) -> str:
+  """The workload folder of `trials`, else `name/study/workload`."""
+  path = getattr(trials[0], 'path', None) if trials else None
+  if path is not None:
+    return str(pathlib.Path(path).parents[1])
+  return f'{name}/{study}/{workload}'
 
-  Raises ValueError under `strict`, otherwise logs a warning.
+
+def count_warnings(name: str, logs: SubmissionLogs, workloads: Sequence[str],
+                   num_studies: int, num_trials: int) -> list[str]:
+  """AlgoPerf's checks of workload, study and trial counts, as messages.
+
+  A missing workload counts as unsolved; a study or trial too few or too many
+  moves the median or the best trial: each may change a score.
   """
-  problems = []
-  if sorted(logs) != sorted(workloads):
-    problems.append(f'expected workloads {sorted(workloads)}, found '
-                    f'{sorted(logs)}')
+  warnings = [f'{name}: no {workload} logs; it counts as unsolved.'
+              for workload in workloads if workload not in logs]
   for workload in workloads:
     studies = logs.get(workload, {})
     if studies and len(studies) != num_studies:
-      problems.append(f'{workload}: expected {num_studies} studies, found '
-                      f'{len(studies)}')
-    for study, trials in sorted(studies.items()):
+      warnings.append(f'{name}: {workload}: expected {num_studies} studies, '
+                      f'found {len(studies)} ({", ".join(studies)}).')
+    for study, trials in studies.items():
       if len(trials) != num_trials:
-        problems.append(f'{workload}/{study}: expected {num_trials} trials, '
-                        f'found {len(trials)}')
-  if not problems:
-    return
-  message = f'Submission {name!r}: ' + '; '.join(problems)
-  if strict:
-    raise ValueError(message + ' (--strict).')
-  logging.warning(message)
+        warnings.append(f'{_folder(name, study, workload, trials)}: expected '
+                        f'{num_trials} trials, found {len(trials)}.')
+  return warnings
 
 
 # Profiles and scores.
@@ -341,6 +457,8 @@ class Scores:
   taus: np.ndarray
   profiles: np.ndarray  # (submission, tau).
   scores: dict[str, float]
+  # Count checks that failed: each may change a score (see count_warnings).
+  warnings: list[str] = dataclasses.field(default_factory=list)
 
   def speedups(self, baseline: str, self_tuning_ruleset: bool = False
                ) -> dict[str, float]:
@@ -382,6 +500,7 @@ class Scores:
         'profiles': {s: row.tolist()
                      for s, row in zip(self.submissions, self.profiles)},
         'scores': self.scores,
+        'warnings': self.warnings,
     }
 
 
@@ -400,7 +519,8 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
     workloads: 'base' for the benchmark's base workloads (and v0.5 held-out
       variants), 'local' for every workload present in the logs, or a list.
       Only 'base' applies the held-out rules.
-    strict: raise, rather than warn, on wrong workload, study or trial counts.
+    strict: raise ValueError, rather than return them in `Scores.warnings`,
+      on wrong workload, study or trial counts (AlgoPerf's `--strict`).
     self_tuning_ruleset: expect one trial per study instead of five.
   """
   if time_column not in TIME_COLUMNS:
@@ -419,11 +539,18 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
                      f'workload names, got {workloads!r}.')
   else:
     names = list(workloads)
-  targets = {w: find_target(benchmark, w) for w in names}
+  targets = {w: _target(benchmark, w, submissions) for w in names}
   num_trials = (NUM_TRIALS_SELF_TUNING if self_tuning_ruleset
                 else NUM_TRIALS_EXTERNAL)
+  warnings = []
   for name, logs in submissions.items():
-    check_counts(name, logs, names, benchmark.num_studies, num_trials, strict)
+    warnings += count_warnings(name, logs, names, benchmark.num_studies,
+                               num_trials)
+    unscored = sorted(set(logs) - set(names))
+    if unscored:
+      logging.info('%s: workloads not scored: %s', name, ', '.join(unscored))
+  if strict and warnings:
+    raise ValueError(' '.join(warnings) + ' (--strict)')
   times = np.array([
       [workload_time_to_target(logs[w], targets[w], time_column)
        if w in logs else math.inf for w in names]
@@ -442,7 +569,21 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
       ratios=ratios,
       taus=taus,
       profiles=profiles,
-      scores={s: float(v) for s, v in zip(submissions, scores)})
+      scores={s: float(v) for s, v in zip(submissions, scores)},
+      warnings=warnings)
+
+
+def _target(benchmark: Benchmark, workload: str,
+            submissions: Mapping[str, SubmissionLogs]) -> Target:
+  """`find_target`, its error naming a folder that holds `workload`."""
+  try:
+    return find_target(benchmark, workload)
+  except ValueError as e:
+    for name, logs in submissions.items():
+      for study, trials in logs.get(workload, {}).items():
+        raise ValueError(
+            f'{_folder(name, study, workload, trials)}: {e}') from e
+    raise
 
 
 def score_submissions(submission_directory: PathLike,

@@ -1,60 +1,77 @@
 """Scores AlgoPerf experiment directories as AlgoPerf's score_submissions.py.
 
-  python -m scripts.score --submission_directory DIR [--output_dir OUT]
-      [--benchmark_version 0.6] [--time_column score] [--strict]
-      [--self_tuning_ruleset] [--workloads base|local|w1,w2] [--baseline NAME]
+  python -m scripts.score --submission_directory=DIR [--output_dir=OUT]
+      [--benchmark_version=0.6] [--time_column=score] [--strict]
+      [--self_tuning_ruleset] [--workloads=base|local|w1,w2]
+      [--baseline=NAME] [--exclude_submissions=a,b]
 
-DIR holds one directory per submission, each
-`<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`. Prints a
-table per workload, speedups over --baseline if given, then one line
-`NAME SCORE` per submission. With --output_dir, also writes scores.json,
+DIR holds one folder per submission, each
+`<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`; stray files
+and folders are ignored as AlgoPerf ignores them (listed with --verbosity=0).
+Prints a table per workload, speedups over --baseline if given, one line
+`NAME SCORE` per submission, then the warnings that may change a score
+(missing workloads, wrong study or trial counts). With --strict a warning
+makes the exit status 1. With --output_dir, also writes scores.json,
 performance_profiles.png and validation_curves_<workload>.png there.
+
+Reproduce the published leaderboards (AlgoPerf's targets of each version):
+
+  python -m scripts.score --benchmark_version=0.6 \\
+      --submission_directory=../shared/algoperf/leaderboard_v06/external_tuning
+  python -m scripts.score --benchmark_version=0.5 \\
+      --submission_directory=../shared/algoperf/leaderboard_v05/external_tuning
+  python -m scripts.score --benchmark_version=0.5 --self_tuning_ruleset \\
+      --submission_directory=../shared/algoperf/leaderboard_v05/self_tuning
 """
 
-import argparse
 import json
-import logging
 import pathlib
 import sys
 from typing import Optional, Sequence
 
+from absl import flags
+
+from localperf import cli
 from localperf import plots
 from localperf import scoring
 
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      prog='python -m scripts.score',
-      description=__doc__.split('\n', 1)[0])
-  parser.add_argument(
-      '--submission_directory', required=True,
-      help='Directory with one experiment directory per submission.')
-  parser.add_argument(
-      '--output_dir', default=None,
-      help='Where to write scores.json and the figures (none if unset).')
-  parser.add_argument(
-      '--benchmark_version', default='0.6', choices=scoring.BENCHMARK_VERSIONS,
-      help='AlgoPerf version whose targets and rules apply (0.5 adds the '
-      'held-out variants).')
-  parser.add_argument(
-      '--time_column', default='score', choices=scoring.TIME_COLUMNS,
-      help="'score' (accumulated submission time, AlgoPerf's) or "
-      "'global_step' (steps to target).")
-  parser.add_argument(
-      '--strict', action='store_true',
-      help='Fail, rather than warn, on wrong workload, study or trial counts.')
-  parser.add_argument(
-      '--self_tuning_ruleset', action='store_true',
-      help='Self-tuning ruleset: one trial per study, 3x budgets in speedups.')
-  parser.add_argument(
-      '--workloads', default='base',
-      help="'base' (the benchmark's workloads), 'local' (every workload in "
-      'the logs) or a comma-separated list of workload names.')
-  parser.add_argument(
-      '--baseline', default=None,
-      help='Submission to compute speedups against (geometric mean of '
-      'per-workload time ratios, as AlgoPerf compute_speedups.py).')
-  return parser.parse_args(argv)
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    'submission_directory', None,
+    'Folder holding one experiment folder per submission.',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'output_dir', None,
+    'Where to write scores.json and the figures (none if unset).',
+    flag_values=FLAGS)
+flags.DEFINE_enum(
+    'benchmark_version', '0.6', scoring.BENCHMARK_VERSIONS,
+    'AlgoPerf version whose targets and rules apply (0.5 adds the held-out '
+    'variants).', flag_values=FLAGS)
+flags.DEFINE_enum(
+    'time_column', 'score', scoring.TIME_COLUMNS,
+    "'score' (accumulated submission time, AlgoPerf's) or 'global_step' "
+    '(steps to target).', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'strict', False,
+    'Exit with status 1 on a warning: a missing workload, a wrong number of '
+    'studies or trials.', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'self_tuning_ruleset', False,
+    'Self-tuning ruleset: one trial per study, 3x budgets in speedups.',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'workloads', 'base',
+    "'base' (the benchmark's workloads), 'local' (every workload in the "
+    'logs) or a comma-separated list of workload names.', flag_values=FLAGS)
+flags.DEFINE_string(
+    'baseline', None,
+    'Submission to compute speedups against (geometric mean of per-workload '
+    'time ratios, as AlgoPerf compute_speedups.py).', flag_values=FLAGS)
+flags.DEFINE_list(
+    'exclude_submissions', [],
+    'Submissions (folder names, comma-separated) to leave out.',
+    flag_values=FLAGS)
 
 
 def _workloads(flag: str):
@@ -62,8 +79,8 @@ def _workloads(flag: str):
     return flag
   names = [w.strip() for w in flag.split(',') if w.strip()]
   if not names:
-    raise ValueError(f"--workloads {flag!r}: expected 'base', 'local' or a "
-                     'comma-separated list of workload names.')
+    cli.usage_error(f"--workloads must be 'base', 'local' or a "
+                    f'comma-separated list of workload names, got {flag!r}')
   return names
 
 
@@ -79,37 +96,51 @@ def write_outputs(output_dir: pathlib.Path, submissions, scores, speedups):
   plots.plot_validation_curves(submissions, scores, output_dir)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-  args = parse_args(argv)
-  logging.basicConfig(format='%(levelname)s: %(message)s', stream=sys.stderr)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  cli.parse(FLAGS, argv, __doc__)
+  if not FLAGS.submission_directory:
+    cli.usage_error('--submission_directory must be a directory of '
+                    'submissions, got none')
+  workloads = _workloads(FLAGS.workloads)
   try:
-    benchmark = scoring.load_benchmark(args.benchmark_version)
-    submissions = scoring.load_submissions(args.submission_directory)
+    benchmark = scoring.load_benchmark(FLAGS.benchmark_version)
+    submissions = scoring.load_submissions(FLAGS.submission_directory,
+                                           FLAGS.exclude_submissions)
     scores = scoring.score_logs(
         submissions, benchmark,
-        time_column=args.time_column,
-        workloads=_workloads(args.workloads),
-        strict=args.strict,
-        self_tuning_ruleset=args.self_tuning_ruleset)
+        time_column=FLAGS.time_column,
+        workloads=workloads,
+        self_tuning_ruleset=FLAGS.self_tuning_ruleset)
     speedups = None
-    if args.baseline is not None:
-      speedups = scores.speedups(args.baseline, args.self_tuning_ruleset)
+    if FLAGS.baseline is not None:
+      speedups = scores.speedups(FLAGS.baseline, FLAGS.self_tuning_ruleset)
   except ValueError as e:
-    raise SystemExit(f'error: {e}') from e
+    print(f'error: {e}', file=sys.stderr)
+    return 1
   print(scoring.format_table(scores))
   print()
   if speedups is not None:
     for name, value in speedups.items():
-      if name == args.baseline:
+      if name == FLAGS.baseline:
         continue
-      print(f'speedup of {name} over {args.baseline}: {value:.4f} '
-            f'({1 - value:.1%} less {args.time_column})')
+      print(f'speedup of {name} over {FLAGS.baseline}: {value:.4f} '
+            f'({1 - value:.1%} less {FLAGS.time_column})')
     print()
-  if args.output_dir:
-    write_outputs(pathlib.Path(args.output_dir), submissions, scores, speedups)
+  if FLAGS.output_dir:
+    write_outputs(pathlib.Path(FLAGS.output_dir), submissions, scores,
+                  speedups)
   for name, value in scores.scores.items():
     print(f'{name} {value:.6f}')
+  if scores.warnings:
+    print(f'\n{len(scores.warnings)} warnings (each may change a score):')
+    for warning in scores.warnings:
+      print(f'warning: {warning}')
+  if FLAGS.strict and scores.warnings:
+    print(f'error: --strict: {len(scores.warnings)} warnings above.',
+          file=sys.stderr)
+    return 1
+  return 0
 
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

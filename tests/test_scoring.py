@@ -11,7 +11,7 @@ the score is that area / 3.
 import json
 import math
 import pathlib
-import subprocess
+import re
 import sys
 import time
 import types
@@ -21,6 +21,7 @@ import pytest
 
 import localperf
 from localperf import scoring
+from scripts import score as score_script
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_LOGS = (REPO.parent / 'shared' / 'algoperf' / 'leaderboard_v06' /
@@ -67,16 +68,17 @@ def score(root, workloads=('criteo1tb', 'ogbg'), **kwargs):
   return scoring.score_submissions(root, workloads=list(workloads), **kwargs)
 
 
-def run_cli(*args):
-  return subprocess.run(
-      [sys.executable, '-m', 'scripts.score', *map(str, args)],
-      cwd=REPO, capture_output=True, text=True, timeout=120)
+def run_cli(capsys, *args):
+  """scripts/score.py's main in this process: (exit status, stdout, stderr)."""
+  status = score_script.main([str(a) for a in args])
+  out, err = capsys.readouterr()
+  return status, out, err
 
 
 def parse_scores(stdout):
-  """The trailing `NAME SCORE` lines."""
-  lines = stdout.strip().split('\n\n')[-1].splitlines()
-  return {name: float(value) for name, value in map(str.split, lines)}
+  """The `NAME SCORE` lines (a score has 6 decimals)."""
+  return {name: float(value) for name, value in
+          re.findall(r'^(\S+) (\d\.\d{6})$', stdout, flags=re.MULTILINE)}
 
 
 # Published v0.6 leaderboard.
@@ -93,17 +95,17 @@ def test_shared_logs_reproduce_published_scores_api():
   assert round(scores.scores['shampoo'], 6) == 0.624369
 
 
-def test_shared_logs_reproduce_published_scores_cli(tmp_path):
+def test_shared_logs_reproduce_published_scores_cli(tmp_path, capsys):
   start = time.perf_counter()
-  result = run_cli('--submission_directory', SHARED_LOGS,
-                   '--output_dir', tmp_path, '--baseline', 'baseline')
+  status, out, err = run_cli(capsys, '--submission_directory', SHARED_LOGS,
+                             '--output_dir', tmp_path, '--baseline',
+                             'baseline')
   elapsed = time.perf_counter() - start
   print(f'scored and plotted the shared logs in {elapsed:.2f} s')
-  assert result.returncode == 0, result.stderr
-  assert parse_scores(result.stdout) == {'baseline': 0.458965,
-                                         'shampoo': 0.624369}
-  assert 'speedup of shampoo over baseline' in result.stdout
-  assert 'imagenet_vit' in result.stdout  # The per-workload table.
+  assert status == 0, err
+  assert parse_scores(out) == {'baseline': 0.458965, 'shampoo': 0.624369}
+  assert 'speedup of shampoo over baseline' in out
+  assert 'imagenet_vit' in out  # The per-workload table.
   results = json.loads((tmp_path / 'scores.json').read_text())
   assert results['scores']['shampoo'] == pytest.approx(0.624369, abs=5e-7)
   assert (tmp_path / 'performance_profiles.png').stat().st_size > 0
@@ -318,19 +320,20 @@ def test_strict_accepts_three_studies_of_five_trials(tmp_path):
 
 
 @pytest.mark.parametrize('num_studies, num_trials, self_tuning, message', [
-    (3, 4, False, r'criteo1tb/study_0: expected 5 trials, found 4'),
-    (2, 5, False, r'criteo1tb: expected 3 studies, found 2'),
-    (3, 5, True, r'expected 1 trials, found 5'),
+    (3, 4, False, 'a/study_0/criteo1tb_jax: expected 5 trials, found 4'),
+    (2, 5, False, 'a: criteo1tb: expected 3 studies, found 2'),
+    (3, 5, True, 'a/study_2/criteo1tb_jax: expected 1 trials, found 5'),
 ])
 def test_strict_rejects_wrong_counts(tmp_path, num_studies, num_trials,
                                      self_tuning, message):
   write_full_study_set(tmp_path, num_studies, num_trials)
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(ValueError, match=re.escape(message)):
     score(tmp_path, ['criteo1tb'], strict=True,
           self_tuning_ruleset=self_tuning)
-  # Without --strict the same logs are scored, with a warning.
-  assert score(tmp_path, ['criteo1tb'],
-               self_tuning_ruleset=self_tuning).scores == {'a': 1.0}
+  # Without strict the same logs are scored, the problems in `warnings`.
+  scores = score(tmp_path, ['criteo1tb'], self_tuning_ruleset=self_tuning)
+  assert scores.scores == {'a': 1.0}
+  assert any(message in w for w in scores.warnings), scores.warnings
 
 
 def test_strict_self_tuning_accepts_one_trial(tmp_path):
@@ -341,8 +344,10 @@ def test_strict_self_tuning_accepts_one_trial(tmp_path):
 
 def test_strict_rejects_missing_workload(tmp_path):
   write_full_study_set(tmp_path, 3, 5)
-  with pytest.raises(ValueError, match=r"'a'.*expected workloads"):
+  with pytest.raises(ValueError, match='a: no ogbg logs; it counts as '
+                     'unsolved'):
     score(tmp_path, ['criteo1tb', 'ogbg'], strict=True)
+  assert score(tmp_path, ['criteo1tb']).warnings == []
 
 
 def test_strict_v05_expects_five_studies(tmp_path):
@@ -415,7 +420,9 @@ def test_unknown_workload_is_named(tmp_path, monkeypatch):
   _fake_workloads_module(monkeypatch)
   write_trial(tmp_path, 'a', 'study_0', 'mystery', 1, [0.5], [1],
               metric='validation/loss')
-  with pytest.raises(ValueError, match="Workload 'mystery'"):
+  folder = tmp_path / 'a' / 'study_0' / 'mystery_jax'
+  with pytest.raises(ValueError, match=re.escape(f"{folder}: Workload "
+                                                 "'mystery'")):
     scoring.score_submissions(tmp_path, workloads='local')
 
 
@@ -441,7 +448,8 @@ def test_malformed_csv_names_path_or_column(tmp_path):
   with pytest.raises(ValueError, match="'validation/loss' is not numeric"):
     scoring.score_submissions(tmp_path)
   path.write_text('global_step,score,validation/accuracy\n1,2,0.5\n')
-  with pytest.raises(ValueError, match="lack column 'validation/loss'"):
+  with pytest.raises(ValueError, match=re.escape(
+      f"{path}: no column 'validation/loss'")):
     scoring.score_submissions(tmp_path)
 
 
@@ -454,24 +462,33 @@ def test_bad_arguments():
     scoring.score_logs({'a': {}}, scoring.load_benchmark(), workloads='all')
 
 
-def test_cli_errors_exit_with_message(tmp_path):
-  result = run_cli('--submission_directory', tmp_path / 'nowhere')
-  assert result.returncode == 1
-  assert f'{tmp_path / "nowhere"} does not exist' in result.stderr
-  result = run_cli('--submission_directory', tmp_path, '--time_column', 'x')
-  assert result.returncode == 2 and 'time_column' in result.stderr
+def test_cli_errors_exit_with_message(tmp_path, capsys):
+  status, _, err = run_cli(capsys, '--submission_directory',
+                           tmp_path / 'nowhere')
+  assert status == 1
+  assert f'{tmp_path / "nowhere"} does not exist' in err
+  for args, flag in ((['--submission_directory', tmp_path, '--time_column',
+                       'x'], '--time_column'),
+                     ([], '--submission_directory'),
+                     (['--submission_directory', tmp_path, '--workloads',
+                       ','], '--workloads')):
+    with pytest.raises(SystemExit) as exit_info:
+      run_cli(capsys, *args)
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
 
 
-def test_cli_local_workloads_list_and_outputs(tmp_path):
+def test_cli_local_workloads_list_and_outputs(tmp_path, capsys):
   logs, out = tmp_path / 'logs', tmp_path / 'out'
   write_solved(logs, 'a', 'criteo1tb', 100)
   write_solved(logs, 'a', 'ogbg', 250)
   write_solved(logs, 'b', 'criteo1tb', 150)
   write_solved(logs, 'b', 'ogbg', 100)
-  result = run_cli('--submission_directory', logs, '--output_dir', out,
-                   '--workloads', 'criteo1tb,ogbg', '--baseline', 'a')
-  assert result.returncode == 0, result.stderr
-  assert parse_scores(result.stdout) == {'a': 0.75, 'b': 0.916667}
+  status, stdout, stderr = run_cli(
+      capsys, '--submission_directory', logs, '--output_dir', out,
+      '--workloads', 'criteo1tb,ogbg', '--baseline', 'a')
+  assert status == 0, stderr
+  assert parse_scores(stdout) == {'a': 0.75, 'b': 0.916667}
   results = json.loads((out / 'scores.json').read_text())
   assert results['ratios']['b'] == {'criteo1tb': 1.5, 'ogbg': 1.0}
   assert results['speedups']['b'] == pytest.approx(math.sqrt(1.5 * 0.4))
