@@ -7,8 +7,18 @@ only; the second holds the compiled train step and the eval-params rule.
 them, whatever params the runner hands it, and `prepare_for_eval` returns
 whichever weights the submission wants evaluated (raw, averaged, or
 schedule-free's `x`), which the runner then keeps until the next update.
+
+`TrainState.host` holds what lives in host memory: LAWA's queue when it is
+kept there (`HostLawa`). Only `params` and `opt_state` enter the jitted step;
+on a snapshot step the new weights are copied on the device, sent to the host
+asynchronously and pushed onto the queue by a worker thread, which the next
+snapshot step or `prepare_for_eval` waits for. So every state
+`prepare_for_eval` returns, which is what both runners checkpoint, holds the
+whole queue.
 """
 
+import concurrent.futures
+import functools
 import numbers
 from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -59,12 +69,24 @@ class TrainState(NamedTuple):
   """The checkpointed half of the optimizer state."""
   params: optax.Params  # The raw weights training continues from.
   opt_state: optax.OptState
+  host: Optional[optim.LawaHostState] = None  # NumPy, never on a device.
+  # A `Future` of `host` with the last snapshot pushed; None in every state
+  # `prepare_for_eval` returns.
+  host_pending: Optional[concurrent.futures.Future] = None
+
+
+class HostLawa(NamedTuple):
+  """A LAWA queue kept in host memory: its length and snapshot rule."""
+  queue_length: int
+  every_k: int
+  start_step: int
 
 
 class Static(NamedTuple):
   """The half of the optimizer state AlgoPerf neither saves nor restores."""
   train_step: Callable  # (model_state, TrainState, batch, rng) -> outputs.
   eval_params: Callable[[TrainState], optax.Params]
+  host_lawa: Optional[HostLawa] = None
 
 
 # ----------------------------------------------------------------------------
@@ -96,16 +118,24 @@ _RULES: Dict[str, Tuple[Callable[[float], bool], str]] = {
         'a number in (0, 1]'),
     'ema_decay': (_is_fraction, 'a number in [0, 1)'),
     'lawa_queue_length': (_is_positive_int, 'an integer >= 1'),
+    'lawa_queue_location': (lambda v: v in LAWA_QUEUE_LOCATIONS,
+                            "'host' or 'device'"),
     'averaging_every_steps': (_is_positive_int, 'an integer >= 1'),
     'weight_lr_power': (lambda v: v >= 0, 'a number >= 0'),
 }
 
+
+# Where LAWA keeps its snapshots: host memory (a running sum, no copy on the
+# device between snapshots), or the device (L param copies in the state).
+LAWA_QUEUE_LOCATIONS = ('host', 'device')
+_CHOICES = ('lawa_queue_location',)  # Hyperparameters that are strings.
 
 # Hyperparameters a trial may leave out, and their value when it does.
 OPTIONAL_HYPERPARAMETERS = {
     'label_smoothing': 0.0,
     'grad_clip': None,
     'averaging_every_steps': None,
+    'lawa_queue_location': 'host',
     'weight_lr_power': 2.0,
 }
 
@@ -144,9 +174,9 @@ def read_hyperparameters(
           f'{sorted(self_tuning)}.')
     value = given.get(name, OPTIONAL_HYPERPARAMETERS.get(name))
     check, accepted = _RULES[name]
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if value is not None and (
-        isinstance(value, bool) or not isinstance(value, numbers.Real)
-        or not check(value)):
+        not (is_number or name in _CHOICES) or not check(value)):
       raise ValueError(
           f'Hyperparameter `{name}` must be {accepted}, got {value!r}.')
     values[name] = value
@@ -230,13 +260,55 @@ def averaged_params(state: TrainState) -> optax.Params:
   """Evaluate the EMA/LAWA average once ready, the raw weights before.
 
   One host sync per eval, none per step. An EMA of float32 params is handed
-  over as it is (no copy); a LAWA mean is computed here, once per eval.
+  over as it is (no copy); a LAWA mean is computed here, once per eval: on
+  the device, or in host memory and then copied to the params' devices.
   """
-  if not bool(optim.is_average_ready(state.opt_state)):
+  averaging = state.opt_state if state.host is None else state.host
+  if not bool(optim.is_average_ready(averaging)):
     return state.params
+  if state.host is not None:
+    return jax.tree_util.tree_map(
+        lambda a, p: jax.device_put(a.astype(p.dtype), p.sharding),
+        optim.average_of(averaging), state.params)
   return jax.tree_util.tree_map(
       lambda a, p: a if a.dtype == p.dtype else a.astype(p.dtype),
-      optim.average_of(state.opt_state), state.params)
+      optim.average_of(averaging), state.params)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_worker() -> concurrent.futures.ThreadPoolExecutor:
+  """One thread that moves snapshots into host queues, in submission order."""
+  return concurrent.futures.ThreadPoolExecutor(
+      max_workers=1, thread_name_prefix='lawa_host')
+
+
+def _joined(state: TrainState) -> TrainState:
+  """`state` once its snapshot in flight, if any, is on the host queue."""
+  if state.host_pending is None:
+    return state
+  pushed = state.host_pending.result()
+  return state._replace(host=pushed._replace(count=state.host.count),
+                        host_pending=None)
+
+
+def _host_lawa_step(state: TrainState, rule: HostLawa) -> TrainState:
+  """Counts a finished update; on a snapshot step, queues its weights.
+
+  The weights are copied on their devices (the next step donates them) and
+  the copy starts for the host at once; the worker thread pushes it onto the
+  queue while training goes on, dropping the device copy when done.
+  """
+  if not optim.lawa_host_takes_snapshot(state.host, rule.every_k,
+                                        rule.start_step):
+    return state._replace(host=optim.lawa_host_count(state.host))
+  state = _joined(state)
+  snapshot = jax.tree_util.tree_map(
+      lambda p: jax.device_put(p, p.sharding, may_alias=False), state.params)
+  for leaf in jax.tree_util.tree_leaves(snapshot):
+    leaf.copy_to_host_async()
+  pending = _host_worker().submit(optim.lawa_host_push, state.host, snapshot)
+  return state._replace(host=optim.lawa_host_count(state.host),
+                        host_pending=pending)
 
 
 def averaging_start_step(hparams: Mapping[str, Any], step_hint: int) -> int:
@@ -250,18 +322,23 @@ def init_optimizer_state(
     optimizer: optax.GradientTransformation,
     hparams: Mapping[str, Optional[float]],
     eval_params: Callable[[TrainState], optax.Params] = raw_params,
+    host_lawa: Optional[HostLawa] = None,
 ) -> Tuple[TrainState, Static]:
   """`(TrainState, Static)` for `optimizer`, owning `model_params`.
 
   The raw weights are the runner's own arrays (no copy); the optimizer state
-  is built under `jit` so it comes out replicated like them.
+  is built under `jit` so it comes out replicated like them. With
+  `host_lawa`, an empty LAWA queue in host memory goes with them.
   """
   replicated, _ = _shardings()
   opt_state = jax.jit(optimizer.init, out_shardings=replicated)(model_params)
   static = Static(
       train_step=_make_train_step(workload, optimizer, hparams),
-      eval_params=eval_params)
-  return TrainState(model_params, opt_state), static
+      eval_params=eval_params,
+      host_lawa=host_lawa)
+  host = (None if host_lawa is None else
+          optim.lawa_host_init(model_params, host_lawa.queue_length))
+  return TrainState(model_params, opt_state, host), static
 
 
 # ----------------------------------------------------------------------------
@@ -287,8 +364,12 @@ def update_params(
   del current_params_types, hyperparameters, loss_type, eval_results
   del train_state
   state, static = optimizer_state
-  state, model_state, loss, grad_norm = static.train_step(
-      model_state, state, batch, rng)
+  on_device, model_state, loss, grad_norm = static.train_step(
+      model_state, TrainState(state.params, state.opt_state), batch, rng)
+  state = state._replace(params=on_device.params,
+                         opt_state=on_device.opt_state)
+  if static.host_lawa is not None:
+    state = _host_lawa_step(state, static.host_lawa)
   if global_step % _LOG_EVERY_STEPS == 0 and workload.metrics_logger is not None:
     workload.metrics_logger.append_scalar_metrics(
         {'loss': loss.item(), 'grad_norm': grad_norm.item()}, global_step)
@@ -307,11 +388,15 @@ def prepare_for_eval(
     global_step: int,
     rng: spec.RandomState,
 ) -> spec.UpdateReturn:
-  """Hands the runner the weights to evaluate; the state keeps the raw ones."""
+  """Hands the runner the weights to evaluate; the state keeps the raw ones.
+
+  A snapshot still on its way to the host queue is waited for first.
+  """
   del workload, current_param_container, current_params_types
   del hyperparameters, loss_type, eval_results, global_step, rng
   state, static = optimizer_state
-  return optimizer_state, static.eval_params(state), model_state
+  state = _joined(state)
+  return (state, static), static.eval_params(state), model_state
 
 
 def data_selection(

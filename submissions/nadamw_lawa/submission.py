@@ -10,6 +10,13 @@ snapshot rule is workload-agnostic, in fractions of `step_hint`:
 
 so the queue spans the window. The self-tuning defaults are the paper's
 recommendation: L = 20 and a window of 1% of the budget (arXiv 2502.06761).
+
+`lawa_queue_location` says where the snapshots live. 'host' (the default):
+in host memory with a running sum, so a device holds no copy of them between
+snapshots and one while a snapshot is on its way; the host holds L float32
+copies of the params and one float64. 'device': L float32 copies in the
+optimizer state on every device (no host traffic; only for models small
+enough, see `python -m scripts.memory_table`).
 """
 
 import functools
@@ -31,6 +38,7 @@ SELF_TUNING_HYPERPARAMETERS = {
     'averaging_window_fraction': 0.01,
     'lawa_queue_length': 20,
     'averaging_every_steps': None,
+    'lawa_queue_location': 'host',
 }
 # localperf checks every trial's point with this before training.
 check_hyperparameters = functools.partial(
@@ -57,12 +65,18 @@ def init_optimizer_state(
   hparams = common.read_hyperparameters(
       hyperparameters, SELF_TUNING_HYPERPARAMETERS)
   step_hint = workload.step_hint
-  optimizer = optax.chain(
-      nadamw_from_hyperparameters(hparams, step_hint),
-      optim.lawa_params(
-          queue_length=int(hparams['lawa_queue_length']),
-          every_k=lawa_every_k(hparams, step_hint),
-          start_step=common.averaging_start_step(hparams, step_hint)))
+  queue_length = int(hparams['lawa_queue_length'])
+  every_k = lawa_every_k(hparams, step_hint)
+  start_step = common.averaging_start_step(hparams, step_hint)
+  optimizer = nadamw_from_hyperparameters(hparams, step_hint)
+  host_lawa = None
+  if hparams['lawa_queue_location'] == 'device':
+    optimizer = optax.chain(
+        optimizer,
+        optim.lawa_params(queue_length=queue_length, every_k=every_k,
+                          start_step=start_step))
+  else:
+    host_lawa = common.HostLawa(queue_length, every_k, start_step)
   return common.init_optimizer_state(
       workload, model_params, optimizer, hparams,
-      eval_params=common.averaged_params)
+      eval_params=common.averaged_params, host_lawa=host_lawa)

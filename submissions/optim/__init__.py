@@ -10,7 +10,12 @@ from submissions.optim.averaging import ema_params
 from submissions.optim.averaging import EmaParamsState
 from submissions.optim.averaging import find_averaging_state
 from submissions.optim.averaging import is_average_ready
+from submissions.optim.averaging import lawa_host_count
+from submissions.optim.averaging import lawa_host_init
+from submissions.optim.averaging import lawa_host_push
+from submissions.optim.averaging import lawa_host_takes_snapshot
 from submissions.optim.averaging import lawa_params
+from submissions.optim.averaging import LawaHostState
 from submissions.optim.averaging import LawaParamsState
 from submissions.optim.nadamw import nadamw
 from submissions.optim.nadamw import scale_by_nadam

@@ -17,13 +17,26 @@ updates`, when `t >= start_step` and `t % every_k == 0`.
 The state counts the snapshots taken, so `averaged_params` can tell from the
 state alone whether the average is ready. It holds arrays only and survives
 flax serialization as it is.
+
+`lawa_params` keeps its `L` snapshots on the device: `L` float32 copies of the
+params in the optimizer state. `lawa_host_*` keep them in host memory instead
+(NumPy, outside any jitted step), with a float64 running sum of the queue, so
+a device holds no copy between snapshots, whatever `L` is:
+
+  push:  total <- (total + theta_new) - theta_evicted   (slots start at zero)
+  mean:  theta_bar = float32(total / L), ready once `L` snapshots exist.
+
+float32 snapshots added and subtracted in float64 keep the sum within float64
+rounding of the exact sum of the queue, so the mean is the float32 rounding of
+the exact mean however long training runs.
 """
 
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Tuple, Union
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -41,7 +54,15 @@ class LawaParamsState(NamedTuple):
   queue: optax.Params  # float32 ring buffer, leaves of shape (L, *param).
 
 
-AveragingState = Union[EmaParamsState, LawaParamsState]
+class LawaHostState(NamedTuple):
+  """State of a LAWA queue in host memory: NumPy arrays, never on a device."""
+  count: np.ndarray  # Updates seen, int64 scalar.
+  num_snapshots: np.ndarray  # Snapshots taken, int64 scalar.
+  queue: Tuple[optax.Params, ...]  # L float32 slots, snapshot n in slot n % L.
+  total: optax.Params  # float64 sum of the L slots (unfilled ones are zero).
+
+
+AveragingState = Union[EmaParamsState, LawaParamsState, LawaHostState]
 
 
 def _check_snapshot_rule(every_k: int, start_step: int) -> None:
@@ -192,17 +213,71 @@ def lawa_params(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def lawa_host_init(params: optax.Params, queue_length: int) -> LawaHostState:
+  """An empty host queue of `queue_length` slots shaped like `params`.
+
+  The slots share one zero array per leaf until snapshots replace them, so
+  the queue takes host memory as it fills.
+  """
+  if not isinstance(queue_length, int) or queue_length < 1:
+    raise ValueError(
+        f'`queue_length` must be an integer >= 1, got {queue_length!r}.')
+  zeros = jax.tree_util.tree_map(
+      lambda p: np.zeros(np.shape(p), np.float32), params)
+  return LawaHostState(
+      count=np.zeros([], np.int64),
+      num_snapshots=np.zeros([], np.int64),
+      queue=(zeros,) * queue_length,
+      total=jax.tree_util.tree_map(lambda z: z.astype(np.float64), zeros))
+
+
+def lawa_host_takes_snapshot(state: LawaHostState, every_k: int,
+                             start_step: int) -> bool:
+  """Whether the next update (step `state.count`) is a snapshot step."""
+  _check_snapshot_rule(every_k, start_step)
+  return bool(_takes_snapshot(int(state.count), every_k, start_step))
+
+
+def lawa_host_count(state: LawaHostState) -> LawaHostState:
+  """`state` after one more update (snapshot or not)."""
+  return state._replace(count=np.asarray(state.count + 1, np.int64))
+
+
+def lawa_host_push(state: LawaHostState,
+                   snapshot: optax.Params) -> LawaHostState:
+  """`state` with `snapshot` in the next slot and the sum updated.
+
+  `snapshot` may be device arrays: they are copied to host memory here.
+  Nothing of `state` is modified; the new state shares the other slots.
+  """
+  _same_structure('snapshot', snapshot, state.total)
+  snapshot = jax.tree_util.tree_map(
+      lambda x: np.asarray(x, np.float32), snapshot)
+  slot = int(state.num_snapshots) % len(state.queue)
+  evicted = state.queue[slot]
+
+  def add(total, new, old):
+    out = np.add(total, new)
+    return np.subtract(out, old, out=out)
+
+  return state._replace(
+      num_snapshots=np.asarray(state.num_snapshots + 1, np.int64),
+      queue=state.queue[:slot] + (snapshot,) + state.queue[slot + 1:],
+      total=jax.tree_util.tree_map(add, state.total, snapshot, evicted))
+
+
 def find_averaging_state(state: optax.OptState) -> AveragingState:
-  """The single `EmaParamsState` or `LawaParamsState` inside `state`."""
-  is_averaging = lambda x: isinstance(x, (EmaParamsState, LawaParamsState))
+  """The single averaging state (EMA, LAWA, host LAWA) inside `state`."""
+  kinds = (EmaParamsState, LawaParamsState, LawaHostState)
+  is_averaging = lambda x: isinstance(x, kinds)
   found = [
       s for s in jax.tree_util.tree_leaves(state, is_leaf=is_averaging)
       if is_averaging(s)
   ]
   if len(found) != 1:
     raise ValueError(
-        f'`state` must hold exactly one EmaParamsState or LawaParamsState, '
-        f'found {len(found)}.')
+        f'`state` must hold exactly one EmaParamsState, LawaParamsState or '
+        f'LawaHostState, found {len(found)}.')
   return found[0]
 
 
@@ -211,6 +286,8 @@ def is_average_ready(state: optax.OptState) -> chex.Array:
   state = find_averaging_state(state)
   if isinstance(state, EmaParamsState):
     return state.num_snapshots >= 1
+  if isinstance(state, LawaHostState):
+    return state.num_snapshots >= len(state.queue)
   queue_length = jax.tree_util.tree_leaves(state.queue)[0].shape[0]
   return state.num_snapshots >= queue_length
 
@@ -219,11 +296,16 @@ def average_of(state: optax.OptState) -> optax.Params:
   """The float32 average, meaningful only once `is_average_ready(state)`.
 
   For EMA this is the accumulator itself (no copy); for LAWA the mean over
-  the queue, computed here and nowhere else.
+  the queue, computed here and nowhere else: on the device for
+  `LawaParamsState`, in host memory (NumPy) for `LawaHostState`.
   """
   state = find_averaging_state(state)
   if isinstance(state, EmaParamsState):
     return state.ema
+  if isinstance(state, LawaHostState):
+    queue_length = len(state.queue)
+    return jax.tree_util.tree_map(
+        lambda t: np.divide(t, queue_length).astype(np.float32), state.total)
   return _queue_mean(state.queue)
 
 
@@ -249,10 +331,12 @@ def averaged_params(state: optax.OptState, params: optax.Params) -> optax.Params
 
   In the spirit of `optax.contrib.schedule_free_eval_params`. `state` may be
   the averaging state itself or any optimizer state that holds exactly one.
-  The choice is made on device, so this works under `jax.jit` with no sync.
+  The choice is made on device, so this works under `jax.jit` with no sync
+  (except for a `LawaHostState`, whose mean is formed in host memory).
 
   Args:
-    state: an optimizer state holding an `EmaParamsState` or `LawaParamsState`.
+    state: an optimizer state holding an `EmaParamsState`, `LawaParamsState`
+      or `LawaHostState`.
     params: the raw weights, returned as they are until the average is ready.
 
   Returns:
