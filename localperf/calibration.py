@@ -248,21 +248,23 @@ def _nadamw(hparams: Dict[str, float], step_hint: int,
       weight_decay=hparams['weight_decay'])
 
 
-def _validation(workload: spec.Workload, params, model_state) -> float:
+def _evaluate(workload: spec.Workload, params, model_state,
+              split: str = 'validation') -> float:
+  size = getattr(workload, f'num_{split}_examples')
   result = workload._eval_model_on_split(  # pylint: disable=protected-access
-      'validation', workload.num_validation_examples,
-      workload.eval_batch_size, params, model_state, None, None)
+      split, size, workload.eval_batch_size, params, model_state, None, None)
   return result[workload.target_metric_name]
 
 
 def train(workload_name: str, *, constant: bool, eval_every: int,
           num_steps: Optional[int] = None, rng_seed: int = 0,
-          log=None) -> Run:
+          test: bool = False, log=None) -> Run:
   """NadamW at the reference point for `num_steps` (default step_hint).
 
   The rngs, data stream, train step and batch size are the runner's and
   `submissions/nadamw`'s (external ruleset). Unless `constant`, EMA and
-  LAWA averagers ride along and are evaluated at every eval too.
+  LAWA averagers ride along and are evaluated at every eval too; with
+  `test`, the raw weights on the test split too ('test', untimed).
   """
   workload = workload_registry.get_workload(workload_name)
   step_hint = workload.step_hint
@@ -286,6 +288,8 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
   values: Dict[str, List[float]] = {'raw': []}
   if not constant:
     values.update(ema=[], lawa=[])
+  if test:
+    values['test'] = []
   seconds, start = 0.0, time.perf_counter()
   for step in range(num_steps):
     update_rng = jax.random.split(jax.random.fold_in(rng, step), 4)[1]
@@ -294,12 +298,15 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
     if (step + 1) % eval_every:
       continue
     steps.append(step + 1)
-    values['raw'].append(_validation(workload, state.params, model_state))
+    values['raw'].append(_evaluate(workload, state.params, model_state))
     seconds += time.perf_counter() - start
+    if test:
+      values['test'].append(
+          _evaluate(workload, state.params, model_state, 'test'))
     if not constant:
       for name, averager in (('ema', state.opt_state[1]),
                              ('lawa', state.opt_state[2])):
-        values[name].append(_validation(
+        values[name].append(_evaluate(
             workload, optim.averaged_params(averager, state.params),
             model_state))
     if log is not None:
@@ -328,7 +335,8 @@ class Report(NamedTuple):
 
 def calibrate(workload_name: str, *, eval_every_fraction: float = 0.02,
               rng_seed: int = 0, max_fraction: float = 1.0,
-              constant_run: bool = True, log=None) -> Report:
+              constant_run: bool = True, test: bool = False,
+              log=None) -> Report:
   """Both runs and every check for one workload.
 
   `max_fraction < 1` stops both runs early (exploration; R1's final values,
@@ -341,7 +349,7 @@ def calibrate(workload_name: str, *, eval_every_fraction: float = 0.02,
   every = eval_every_steps(step_hint, eval_every_fraction)
   num_steps = max(every, math.floor(max_fraction * step_hint / every) * every)
   cosine = train(workload_name, constant=False, eval_every=every,
-                 num_steps=num_steps, rng_seed=rng_seed, log=log)
+                 num_steps=num_steps, rng_seed=rng_seed, test=test, log=log)
   raw = cosine.curves['raw']
   checks = []
   constant = None
@@ -370,6 +378,7 @@ def plot(report: Report, path: pathlib.Path) -> pathlib.Path:
   curves = dict(report.cosine.curves)
   if report.constant is not None:
     curves['constant LR'] = report.constant.curves['raw']
+  curves.pop('test', None)
   for name, curve in curves.items():
     ax.plot(curve.steps, curve.values, label=name)
   ax.axhline(report.target, color='k', ls='--', lw=0.8, label='target')
@@ -405,8 +414,14 @@ def suggested_targets(report: Report) -> str:
   fraction = PAPER_FIRST_MET_FRACTION[report.workload]
   target = suggest_target(report.cosine.curves['raw'], report.step_hint,
                           fraction, workload.minimize_target_metric)
-  return (f'  suggested validation target {target:.6g} (first met near '
+  text = (f'  suggested validation target {target:.6g} (first met near '
           f'{fraction:.2f} of step_hint on this cosine curve)')
+  step = first_met(report.cosine.curves['raw'], target,
+                   workload.minimize_target_metric)
+  if 'test' in report.cosine.curves and step is not None:
+    test_value = value_at(report.cosine.curves['test'], step)
+    text += f'; test metric there {test_value:.6g}'
+  return text
 
 
 def workloads_from_flag(value: str) -> Sequence[str]:

@@ -45,7 +45,9 @@ flags.DEFINE_boolean('constant_run', True, 'Also run the constant-LR '
                      'schedule (R1).', flag_values=FLAGS)
 flags.DEFINE_boolean('suggest_targets', False, 'Print the validation target '
                      'that the cosine run first meets at the paper\'s '
-                     'fraction.', flag_values=FLAGS)
+                     'fraction, and the test metric of the raw weights at the '
+                     'step it is met (evaluating the test split too).',
+                     flag_values=FLAGS)
 flags.DEFINE_string('output_dir', 'experiments/calibrate',
                     'Where the curve PNGs go.', flag_values=FLAGS)
 
@@ -79,7 +81,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     report = calibration.calibrate(
         name, eval_every_fraction=FLAGS.eval_every_fraction,
         rng_seed=FLAGS.rng_seed, max_fraction=FLAGS.max_fraction,
-        constant_run=FLAGS.constant_run, log=logging.info)
+        constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
+        log=logging.info)
     print(calibration.format_report(report))
     if FLAGS.suggest_targets:
       print(calibration.suggested_targets(report))
