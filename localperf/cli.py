@@ -69,4 +69,9 @@ def parse(flag_values: flags.FlagValues,
   except flags.Error as e:
     usage_error(str(e))
   logging.use_absl_handler()
+  # The scripts' INFO lines show unless --verbosity says otherwise; other
+  # libraries' (jax's) stay at WARNING.
+  verbosity = flags.FLAGS['verbosity']
+  logging.get_absl_logger().setLevel(logging.converter.absl_to_standard(
+      logging.INFO if verbosity.using_default_value else verbosity.value))
   return rest[1:]

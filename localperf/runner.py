@@ -435,10 +435,12 @@ def eval_due(global_step: int, now: float, train_state: Dict[str, Any],
 def progress_line(workload: spec.Workload, global_step: int,
                   train_state: Dict[str, Any], eval_result: Dict[str, Any],
                   budget_sec: float) -> str:
-  """'step 600 (20% of step_hint), 12.3s of 90s, validation/accuracy ...'."""
+  """'step 600 (30% of step_hint), validation/accuracy 0.9312 (target 0.976),
+  12.3s of 90s, 77.7s left'."""
   metric = f'validation/{workload.target_metric_name}'
-  reached = ' (target reached)' if train_state['validation_goal_reached'] else ''
+  reached = ', reached' if train_state['validation_goal_reached'] else ''
+  used = train_state['accumulated_submission_time']
   return (f'step {global_step} ({100 * global_step / workload.step_hint:.0f}% '
-          f'of step_hint), {train_state["accumulated_submission_time"]:.1f}s '
-          f'of {budget_sec:.0f}s, {metric} {eval_result[metric]:.4f} '
-          f'[target {workload.validation_target_value}]{reached}')
+          f'of step_hint), {metric} {eval_result[metric]:.4f} (target '
+          f'{workload.validation_target_value}{reached}), {used:.1f}s of '
+          f'{budget_sec:.0f}s, {max(budget_sec - used, 0.0):.1f}s left')

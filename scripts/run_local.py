@@ -36,6 +36,7 @@ import types
 from typing import Dict, List, NamedTuple, Optional
 
 from absl import flags
+from absl import logging
 
 from localperf import cli
 from localperf import logs
@@ -159,7 +160,8 @@ def _name_of(submission_path: str) -> str:
 
 
 class ProgressLine:
-  """Rewrites one status line on a terminal; elsewhere, a line every 10 s."""
+  """One updating status line on a terminal; elsewhere, a log line every
+  `period_sec` (absl logging)."""
 
   def __init__(self, stream=sys.stderr, period_sec: float = 10.0):
     self.stream, self.period_sec = stream, period_sec
@@ -172,12 +174,14 @@ class ProgressLine:
       self.stream.flush()
     elif time.time() - self.last_print >= self.period_sec:
       self.last_print = time.time()
-      print(line, file=self.stream, flush=True)
+      logging.info(line)
 
   def done(self, line: str) -> None:
-    self.stream.write(('\r' if self.tty else '') + line.ljust(150 if self.tty
-                                                               else 0) + '\n')
-    self.stream.flush()
+    if self.tty:
+      self.stream.write('\r' + line.ljust(150) + '\n')
+      self.stream.flush()
+    else:
+      logging.info(line)
 
 
 class Outcome(NamedTuple):
