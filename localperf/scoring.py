@@ -143,9 +143,10 @@ def find_target(benchmark: Benchmark, workload: str) -> Target:
 #   without `eval_measurements.csv` is skipped;
 # - a study is a folder of workload folders; every folder of a submission
 #   that holds workload folders is one;
-# - anything else is ignored: files, hidden entries (`.DS_Store`), folders
-#   holding no trials. AlgoPerf reads a stray `trial_<k>/` beside the workload
-#   folders as a workload folder without trials, so it adds nothing.
+# - anything else is ignored: files (`.DS_Store`; AlgoPerf fails on one
+#   beside the study folders) and folders holding no trials. AlgoPerf reads
+#   a stray `trial_<k>/` beside the workload folders as a workload folder
+#   without trials, so it adds nothing.
 # Added here: a submission whose workload folders sit directly in it (one
 # `submission_runner.py` experiment) is one study. Trees these rules cannot
 # read one way only are errors naming the folder: a folder that holds
@@ -215,9 +216,8 @@ def workload_name(directory_name: str) -> Optional[str]:
 
 
 def _subdirs(directory: pathlib.Path) -> list[pathlib.Path]:
-  """Subfolders by name; files and hidden entries are not."""
-  return sorted(p for p in directory.iterdir()
-                if not p.name.startswith('.') and p.is_dir())
+  """Subfolders by name (files, such as `.DS_Store`, are not)."""
+  return sorted(p for p in directory.iterdir() if p.is_dir())
 
 
 def _trial_files(directory: pathlib.Path) -> list[pathlib.Path]:

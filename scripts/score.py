@@ -132,11 +132,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   for name, value in scores.scores.items():
     print(f'{name} {value:.6f}')
   if scores.warnings:
-    print(f'\n{len(scores.warnings)} warnings (each may change a score):')
+    print(f'\nwarnings (each may change a score): {len(scores.warnings)}')
     for warning in scores.warnings:
       print(f'warning: {warning}')
   if FLAGS.strict and scores.warnings:
-    print(f'error: --strict: {len(scores.warnings)} warnings above.',
+    print(f'error: --strict: warnings above ({len(scores.warnings)}).',
           file=sys.stderr)
     return 1
   return 0

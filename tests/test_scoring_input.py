@@ -1,0 +1,275 @@
+"""Irregular log trees and bad CSV files, as localperf.scoring reads them.
+
+Stray files and folders must leave the scores those of the same tree without
+them; an ambiguous tree or a bad file is an error naming the folder or file.
+Scores are worked out by hand as in tests/test_scoring.py: with ratios a
+(1, 2.5) and b (1.5, 1) on two workloads, a scores 2.25 / 3 and b 2.75 / 3.
+"""
+
+import logging
+import math
+import re
+
+import numpy as np
+import pytest
+
+from localperf import logs as log_files
+from localperf import scoring
+from scripts import score as score_script
+
+# AlgoPerf v0.6 targets: criteo1tb loss <= 0.123735, ogbg mAP >= 0.28098.
+HIT = {'criteo1tb': 0.12, 'ogbg': 0.3}
+MISS = {'criteo1tb': 0.2, 'ogbg': 0.2}
+METRIC = {'criteo1tb': 'validation/loss',
+          'ogbg': 'validation/mean_average_precision'}
+# Times to target: a (100, 250), b (150, 100).
+TIMES = {'a': {'criteo1tb': 100, 'ogbg': 250},
+         'b': {'criteo1tb': 150, 'ogbg': 100}}
+SCORES = {'a': 2.25 / 3, 'b': 2.75 / 3}
+
+
+def csv_text(workload, time_to_target):
+  """Two evals; the second, at `time_to_target`, meets the target."""
+  return (f'global_step,score,{METRIC[workload]}\n'
+          f'10,{time_to_target / 2},{MISS[workload]}\n'
+          f'20,{time_to_target},{HIT[workload]}\n')
+
+
+def write(path, text):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(text)
+  return path
+
+
+def write_tree(root):
+  """Submissions a and b: 3 studies of 5 trials per workload, as v0.6 asks."""
+  for name, times in TIMES.items():
+    for study in range(3):
+      for workload, t in times.items():
+        for trial in range(1, 6):
+          write(root / name / f'study_{study}' / f'{workload}_jax' /
+                f'trial_{trial}' / 'eval_measurements.csv',
+                csv_text(workload, t))
+
+
+def score(root):
+  return scoring.score_submissions(root, workloads=['criteo1tb', 'ogbg'])
+
+
+def layout(logs):
+  """workload -> study -> number of trials."""
+  return {w: {s: len(t) for s, t in studies.items()}
+          for w, studies in logs.items()}
+
+
+CLEAN = {w: {f'study_{k}': 5 for k in range(3)} for w in ('criteo1tb', 'ogbg')}
+
+
+# Strays: scored as if absent.
+
+
+def test_stray_files_and_folders_are_ignored(tmp_path, caplog):
+  write_tree(tmp_path)
+  a = tmp_path / 'a'
+  fast = csv_text('criteo1tb', 1)  # Would make `a` the best if read.
+  for directory in (tmp_path, a, a / 'study_0', a / 'study_0' / 'ogbg_jax',
+                    a / 'study_0' / 'ogbg_jax' / 'trial_1'):
+    write(directory / '.DS_Store', '\0\1binary')
+  # A copy of a trial beside the workload folders, as in the v0.5 logs.
+  write(a / 'study_0' / 'trial_1' / 'eval_measurements.csv', fast)
+  write(a / 'study_1' / 'trial_2' / 'eval_measurements.csv', fast)
+  (a / 'study_0' / 'criteo1tb_jax' / 'trial_6').mkdir()  # Empty trial.
+  write(a / 'study_1' / 'ogbg_jax' / 'trial_7' / 'measurements.csv', fast)
+  (a / 'study_1' / 'wmt_jax').mkdir()  # A workload folder without trials.
+  write(a / 'study_1' / 'plots' / 'curve.png', 'png')  # No suffix, no trials.
+  write(a / 'notes' / 'README', 'notes')
+  write(a / 'study_0' / 'criteo1tb_jax' / 'run_1' / 'eval_measurements.csv',
+        fast)  # Not a trial_<k> name.
+  with caplog.at_level(logging.INFO, logger='absl'):
+    logs = scoring.load_submission(a)
+  assert layout(logs) == CLEAN
+  assert re.search(r'a: ignored \d+ folders holding no trials: .*'
+                   r'study_0/trial_1', caplog.text)
+  scores = score(tmp_path)
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  assert scores.warnings == []
+
+
+def test_trials_are_folders_whose_names_start_trial_k(tmp_path):
+  # AlgoPerf's TRIAL_DIR_REGEX matched at the start of the name.
+  write_tree(tmp_path)
+  workload = tmp_path / 'a' / 'study_0' / 'criteo1tb_jax'
+  write(workload / 'trial_1_rerun' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 90))
+  write(workload / 'old_trial_2' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 10))
+  write(workload / 'trial_x' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 10))
+  logs = scoring.load_submission(tmp_path / 'a')
+  assert layout(logs)['criteo1tb'] == {'study_0': 6, 'study_1': 5,
+                                      'study_2': 5}
+
+
+def test_submission_without_study_level_ignores_stray_trials(tmp_path):
+  for workload, t in TIMES['a'].items():
+    write(tmp_path / 'a' / f'{workload}_jax' / 'trial_1' /
+          'eval_measurements.csv', csv_text(workload, t))
+  write(tmp_path / 'a' / 'trial_1' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 1))
+  logs = scoring.load_submission(tmp_path / 'a')
+  assert layout(logs) == {'criteo1tb': {'a': 1}, 'ogbg': {'a': 1}}
+
+
+# Ambiguous trees: errors naming the folder.
+
+
+def test_workload_folder_without_framework_suffix_is_named(tmp_path):
+  write_tree(tmp_path)
+  folder = tmp_path / 'a' / 'study_1' / 'ogbg'
+  write(folder / 'trial_1' / 'eval_measurements.csv', csv_text('ogbg', 1))
+  with pytest.raises(ValueError, match=re.escape(
+      f'{folder}: holds trial_<k>/eval_measurements.csv but is not named '
+      '<workload>_jax or <workload>_pytorch')):
+    score(tmp_path)
+
+
+def test_flat_workload_folder_without_suffix_is_named(tmp_path):
+  folder = tmp_path / 'a' / 'criteo1tb'
+  write(folder / 'trial_1' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 1))
+  with pytest.raises(ValueError, match=re.escape(f'{folder}: holds trial_')):
+    score(tmp_path)
+
+
+def test_workload_and_study_folders_side_by_side_are_named(tmp_path):
+  write_tree(tmp_path)
+  write(tmp_path / 'a' / 'criteo1tb_jax' / 'trial_1' / 'eval_measurements.csv',
+        csv_text('criteo1tb', 1))
+  with pytest.raises(ValueError, match=re.escape(
+      f'{tmp_path / "a"}: holds both workload folders (criteo1tb_jax, ...) '
+      'and study folders (study_0, ...)')):
+    score(tmp_path)
+
+
+def test_two_frameworks_of_one_workload_in_a_study_are_named(tmp_path):
+  write_tree(tmp_path)
+  write(tmp_path / 'b' / 'study_1' / 'ogbg_pytorch' / 'trial_1' /
+        'eval_measurements.csv', csv_text('ogbg', 1))
+  with pytest.raises(ValueError, match=re.escape(
+      f"{tmp_path / 'b' / 'study_1'}: two folders of workload 'ogbg', "
+      'ogbg_jax and ogbg_pytorch')):
+    score(tmp_path)
+
+
+def test_folder_without_logs_is_named(tmp_path):
+  write_tree(tmp_path)
+  write(tmp_path / 'plots' / 'profile.png', 'png')
+  with pytest.raises(ValueError, match=re.escape(
+      f'{tmp_path / "plots"}: no eval_measurements.csv found')):
+    score(tmp_path)
+
+
+# Bad CSV files: errors naming the file, never NaN.
+
+
+@pytest.fixture
+def trial_csv(tmp_path):
+  write_tree(tmp_path)
+  return (tmp_path / 'b' / 'study_1' / 'criteo1tb_jax' / 'trial_1' /
+          'eval_measurements.csv')
+
+
+GOOD = 'global_step,score,validation/loss\n10,50,0.2\n20,100,0.12\n'
+
+
+@pytest.mark.parametrize('content, message', [
+    (np.random.default_rng(0).bytes(300), 'not a UTF-8 CSV file'),
+    (GOOD.encode('utf-16'), 'not a UTF-8 CSV file'),
+    (GOOD[:-1].encode(), 'does not end with a line break'),  # Mid-number.
+    (GOOD[:-6].encode(), 'does not end with a line break'),  # Mid-row.
+    (GOOD.replace('20,100,0.12', '20,100').encode(),
+     'line 3 has 2 cells, the header 3'),
+    (GOOD.replace('20,100,0.12', '20,100,0.12,7').encode(),
+     'line 3 has 4 cells, the header 3'),
+    (GOOD.replace('validation/loss', 'validation/accuracy').encode(),
+     "no column 'validation/loss'; it has ['global_step', 'score', "
+     "'validation/accuracy']"),
+    (GOOD.replace('0.12', 'oops').encode(),
+     "column 'validation/loss' is not numeric"),
+    (GOOD.split('\n')[0].encode() + b'\n', 'no eval measurements'),
+    (b'', 'no eval measurements'),
+])
+def test_bad_csv_is_an_error_naming_the_file(trial_csv, content, message):
+  trial_csv.write_bytes(content)
+  with pytest.raises(ValueError, match=re.escape(f'{trial_csv}: ')) as error:
+    score(trial_csv.parents[4])
+  assert message in str(error.value)
+
+
+def test_empty_cells_of_complete_rows_are_nan(tmp_path):
+  # As pandas reads AlgoPerf's CSVs: a metric not computed at an eval.
+  path = write(tmp_path / 'eval_measurements.csv',
+               'global_step,score,test/loss\n10,5,\n20,,0.3\n')
+  trial = scoring.read_eval_measurements(path)
+  np.testing.assert_array_equal(trial['test/loss'], [math.nan, 0.3])
+  np.testing.assert_array_equal(trial['score'], [5, math.nan])
+  assert trial.path == path
+
+
+def test_reads_localperf_logs_csv(tmp_path):
+  # localperf.logs writes as Python's csv module does, lines ending \r\n.
+  path = str(tmp_path / 'eval_measurements.csv')
+  for step, loss in ((10, 0.5), (20, 0.25)):
+    log_files.append_csv_row(path, {'global_step': step, 'validation/loss':
+                                    loss, 'score': step / 10})
+  trial = scoring.read_eval_measurements(path)
+  np.testing.assert_array_equal(trial['validation/loss'], [0.5, 0.25])
+  np.testing.assert_array_equal(trial['score'], [1, 2])
+
+
+# The command line: warnings at the end, --strict, errors.
+
+
+def run(capsys, *args):
+  status = score_script.main([str(a) for a in args])
+  out, err = capsys.readouterr()
+  return status, out, err
+
+
+@pytest.mark.parametrize('strict', [False, True])
+def test_cli_prints_warnings_last_and_strict_fails(tmp_path, capsys, strict):
+  write_tree(tmp_path)
+  for path in (tmp_path / 'b').glob('study_*/ogbg_jax/*/*.csv'):
+    path.unlink()
+  status, out, err = run(capsys, f'--submission_directory={tmp_path}',
+                         '--workloads=criteo1tb,ogbg',
+                         '--strict' if strict else '--nostrict')
+  # b misses ogbg: a's ratios (1, 1), b's (1.5, inf).
+  lines = out.rstrip('\n').split('\n')
+  assert lines[-5:] == [
+      'a 1.000000', 'b 0.416667', '',
+      'warnings (each may change a score): 1',
+      'warning: b: no ogbg logs; it counts as unsolved.']
+  assert status == (1 if strict else 0)
+  assert ('error: --strict: warnings above (1).' in err) is strict
+
+
+def test_cli_bad_csv_exits_1_naming_the_file(trial_csv, capsys):
+  trial_csv.write_bytes(GOOD[:-6].encode())
+  status, out, err = run(capsys,
+                         f'--submission_directory={trial_csv.parents[4]}')
+  assert status == 1 and out == ''
+  assert err == (f'error: {trial_csv}: does not end with a line break; the '
+                 'file is cut off mid-row.\n')
+
+
+def test_cli_exclude_submissions(tmp_path, capsys):
+  write_tree(tmp_path)
+  status, out, _ = run(capsys, f'--submission_directory={tmp_path}',
+                       '--workloads=criteo1tb,ogbg', '--exclude_submissions=b')
+  assert status == 0
+  assert re.findall(r'^\w+ \d\.\d{6}$', out, flags=re.MULTILINE) == [
+      'a 1.000000']
+  status, _, err = run(capsys, f'--submission_directory={tmp_path}',
+                       '--exclude_submissions=c')
+  assert status == 1 and "--exclude_submissions ['c'] are not" in err
