@@ -7,11 +7,11 @@
 
 DIR holds one folder per submission, each
 `<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`; stray files
-and folders are ignored as AlgoPerf ignores them (listed with --verbosity=0).
-Prints a table per workload, speedups over --baseline if given, one line
-`NAME SCORE` per submission, then the warnings that may change a score
-(missing workloads, wrong study or trial counts). With --strict a warning
-makes the exit status 1. With --output_dir, also writes scores.json,
+and folders are ignored as AlgoPerf ignores them (an INFO line on stderr
+lists them). Prints a table per workload, speedups over --baseline if given,
+one line `NAME SCORE` per submission, then the warnings that may change a
+score (missing workloads, wrong study or trial counts). With --strict a
+warning makes the exit status 1. With --output_dir, also writes scores.json,
 performance_profiles.png and validation_curves_<workload>.png there.
 
 Reproduce the published leaderboards (AlgoPerf's targets of each version):
