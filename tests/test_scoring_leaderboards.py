@@ -1,4 +1,4 @@
-"""The published AlgoPerf v0.5 leaderboards, scored from their logs as published.
+"""The published AlgoPerf v0.5 leaderboards, scored from their logs as is.
 
 The reference is each tree's EXPECTED_SCORES.md (the published scores to 6
 decimals, as AlgoPerf's own scorer gives them). The v0.5 external-tuning tree
