@@ -40,6 +40,7 @@ from absl import logging
 
 from localperf import cli
 from localperf import logs
+from localperf import plots
 from localperf import runner
 from localperf import scoring
 from localperf import workloads as workload_registry
@@ -236,28 +237,39 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
-  """Validation metric against step (study 0), one panel per workload."""
+  """Validation metric against step (study 0), per workload: the whole run
+  above, its finish below with each submission's first crossing marked."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
   names = list(dict.fromkeys(w for w, _ in outcomes))
   cols = min(len(names), 4)
   rows = math.ceil(len(names) / cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows),
+  fig, axes = plt.subplots(2 * rows, cols, figsize=(5 * cols, 6.6 * rows),
                            squeeze=False)
-  for ax in axes.flat[len(names):]:
-    ax.set_visible(False)
-  for ax, name in zip(axes.flat, names):
+  for k, name in enumerate(names):
+    whole, finish = axes[2 * (k // cols), k % cols], axes[
+        2 * (k // cols) + 1, k % cols]
     workload = workload_registry.get_workload(name)
-    for (w, submission), studies in outcomes.items():
-      if w == name and studies[0].curve:
-        steps, values = zip(*studies[0].curve)
-        ax.plot(steps, values, label=submission)
-    ax.axhline(workload.validation_target_value, color='k', ls='--',
-               label='target')
-    ax.set(title=name, xlabel='global step',
-           ylabel=f'validation/{workload.target_metric_name}')
-    ax.legend(fontsize='small')
+    curves = {submission: tuple(zip(*studies[0].curve))
+              for (w, submission), studies in outcomes.items()
+              if w == name and studies[0].curve}
+    for (submission, (steps, values)), color in zip(curves.items(), colors):
+      whole.plot(steps, values, color=color, label=submission)
+    target = workload.validation_target_value
+    whole.axhline(target, color='k', ls='--', label='target')
+    metric = f'validation/{workload.target_metric_name}'
+    whole.set(title=name, xlabel='global step', ylabel=metric)
+    whole.legend(fontsize='small')
+    plots.plot_finish(finish, curves, target,
+                      scoring.is_minimized(workload.target_metric_name),
+                      colors)
+    finish.set(title=f'{name}: finish (o = first crossing)',
+               xlabel='global step', ylabel=metric)
+  for k in range(len(names), rows * cols):
+    for row in (2 * (k // cols), 2 * (k // cols) + 1):
+      axes[row, k % cols].set_visible(False)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
