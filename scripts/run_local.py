@@ -25,7 +25,6 @@ one-line notice.
 """
 
 import datetime
-import logging as std_logging
 import math
 import os
 import pathlib
@@ -335,13 +334,10 @@ def score_run(root: str, submissions: Dict[str, scoring.SubmissionLogs],
   Returns the table of times to target and each submission's benchmark
   score (area under its performance profile / 3).
   """
-  # A local run picks its own numbers of studies and trials: no warnings.
-  std_logging.disable(std_logging.WARNING)
-  try:
-    scores = scoring.score_logs(submissions, scoring.load_benchmark(),
-                                time_column=time_column, workloads=workloads)
-  finally:
-    std_logging.disable(std_logging.NOTSET)
+  # A local run picks its own numbers of studies and trials, so the
+  # scorer's count warnings (`scores.warnings`) do not apply here.
+  scores = scoring.score_logs(submissions, scoring.load_benchmark(),
+                              time_column=time_column, workloads=workloads)
   score_script.write_outputs(
       pathlib.Path(root) / f'scores_{time_column}', submissions, scores, None)
   lines = [scoring.format_table(scores)]
