@@ -25,8 +25,10 @@ it returned (pending training work is charged to the submission, not to the
 untimed eval); a resumed run skips the training batches the restored steps
 consumed, so it sees the data an uninterrupted run would, and rewinds its CSV
 logs to the checkpoint. And for clear failures: a submission's optional
-`check_hyperparameters` vets every trial's point while planning, and a NaN or
-infinite eval metric stops the trial (AlgoPerf trains on to the budget).
+`check_hyperparameters` vets every trial's point while planning (and, on an
+analogue of an AlgoPerf workload, that its state would fit a V100 of the real
+one: `localperf.memory`), and a NaN or infinite eval metric stops the trial
+(AlgoPerf trains on to the budget).
 """
 
 import importlib.util
@@ -42,6 +44,7 @@ import jax
 
 from localperf import checkpoints
 from localperf import logs
+from localperf import memory
 from localperf import search_space
 from localperf import spec
 from localperf import workloads as workload_registry
@@ -170,9 +173,13 @@ def plan_trials(workload_name: str, submission_path: str,
     points = search_space.generate_search(space, num_tuning_trials, rng_seed)
     trials = [TrialPlan(i + 1, p) for i, p in enumerate(points)]
   if submission.check_hyperparameters is not None:
+    counterpart = workload_registry.ALGOPERF_COUNTERPART.get(workload_name)
     for trial in trials:
       try:
         submission.check_hyperparameters(trial.hyperparameters)
+        if counterpart is not None:  # Would it fit the benchmark's GPUs?
+          memory.check_fits(submission.init_optimizer_state,
+                            trial.hyperparameters, counterpart)
       except ValueError as e:
         source = (f'search space {tuning_search_space!r}'
                   if trial.hyperparameters is not None

@@ -223,6 +223,99 @@ def test_lawa_matches_numpy(every_k, start_step, queue_length):
         assert _relative_error(averaged[k], expected[k]) < 1e-6, (upto, k)
 
 
+def _host_lawa_along(trajectory, queue_length, every_k, start_step,
+                     checkpoints):
+  """A host queue fed as a train loop feeds it; its average at checkpoints."""
+  state = optim.lawa_host_init(trajectory[0], queue_length)
+  seen = {}
+  for t, params in enumerate(trajectory):
+    if optim.lawa_host_takes_snapshot(state, every_k, start_step):
+      state = optim.lawa_host_push(state, params)
+    state = optim.lawa_host_count(state)
+    if t + 1 in checkpoints:
+      seen[t + 1] = (optim.averaged_params(state, params), params)
+  return seen
+
+
+@pytest.mark.parametrize('every_k,start_step', AVERAGING_CASES)
+@pytest.mark.parametrize('queue_length', [1, 3, 20])
+def test_lawa_host_queue_matches_numpy(every_k, start_step, queue_length):
+  checkpoints = {1, 2, 3, 17, 100, 201, NUM_STEPS}
+  trajectory, _ = _run(optim.nadamw(3e-3), _init_params(), _gradients())
+  seen = _host_lawa_along(trajectory, queue_length, every_k, start_step,
+                          checkpoints)
+  for upto, (averaged, raw) in seen.items():
+    expected = numpy_lawa(trajectory, queue_length, every_k, start_step, upto)
+    for k in SHAPES:
+      if expected is None:
+        np.testing.assert_array_equal(averaged[k], raw[k])
+      else:  # Within one float32 rounding of the exact mean.
+        np.testing.assert_allclose(averaged[k], expected[k], rtol=1.2e-7,
+                                   atol=0, err_msg=f'{upto} {k}')
+
+
+def test_lawa_host_sum_does_not_drift_over_many_evictions():
+  """5,000 snapshots of mixed magnitudes: the mean of the last L stays exact.
+
+  A float32 running sum (add the new, subtract the evicted) drifts by about
+  sqrt(n) roundings of the largest snapshot; this one must not.
+  """
+  rng = np.random.default_rng(0)
+  scale = np.float32(10.0) ** rng.integers(-3, 4, size=(5000, 1))
+  snapshots = (rng.normal(size=(5000, 64)) * scale + 1.0).astype(np.float32)
+  state = optim.lawa_host_init({'w': snapshots[0]}, queue_length=7)
+  for x in snapshots:
+    state = optim.lawa_host_push(state, {'w': x})
+  expected = np.mean(snapshots[-7:].astype(np.float64), axis=0)
+  np.testing.assert_allclose(optim.average_of(state)['w'], expected,
+                             rtol=1.2e-7, atol=0)
+  drifting = np.zeros(64, np.float32)
+  for i, x in enumerate(snapshots):
+    drifting += x - (snapshots[i - 7] if i >= 7 else 0)
+  assert np.max(np.abs(drifting / 7 - expected) / np.abs(expected)) > 1e-6
+
+
+def test_lawa_host_push_shares_slots_and_changes_nothing():
+  params = {'w': np.ones(3, np.float32)}
+  state = optim.lawa_host_init(params, queue_length=3)
+  before = flax.serialization.to_bytes(state)
+  pushed = optim.lawa_host_push(state, {'w': jnp.full(3, 2.0)})
+  assert flax.serialization.to_bytes(state) == before
+  assert pushed.queue[1] is state.queue[1]  # No copy of untouched slots.
+  assert pushed.queue[0]['w'].dtype == np.float32
+  assert pushed.total['w'].dtype == np.float64
+  assert int(pushed.num_snapshots) == 1 and int(pushed.count) == 0
+
+
+def test_lawa_host_state_survives_flax_serialization():
+  """Bytes and back into a fresh state: the pushes that follow agree bitwise."""
+  trajectory, _ = _run(optim.nadamw(1e-2), _init_params(),
+                       _gradients(num_steps=12))
+  state = optim.lawa_host_init(trajectory[0], queue_length=3)
+  for p in trajectory[:5]:
+    state = optim.lawa_host_count(optim.lawa_host_push(state, p))
+  restored = flax.serialization.from_bytes(
+      optim.lawa_host_init(trajectory[0], queue_length=3),
+      flax.serialization.to_bytes(state))
+  finals = []
+  for s in (state, restored):
+    for p in trajectory[5:]:
+      s = optim.lawa_host_push(s, p)
+    finals.append(optim.average_of(s))
+  for k in SHAPES:
+    np.testing.assert_array_equal(finals[0][k], finals[1][k])
+
+
+def test_lawa_host_rejects_bad_arguments():
+  with pytest.raises(ValueError, match='queue_length'):
+    optim.lawa_host_init({'w': np.ones(2)}, queue_length=0)
+  state = optim.lawa_host_init({'w': np.ones(2)}, queue_length=2)
+  with pytest.raises(ValueError, match='every_k'):
+    optim.lawa_host_takes_snapshot(state, every_k=0, start_step=0)
+  with pytest.raises(ValueError, match='snapshot'):
+    optim.lawa_host_push(state, {'v': np.ones(2)})
+
+
 @pytest.mark.parametrize('averaging', [
     optim.ema_params(decay=0.9, every_k=3),
     optim.lawa_params(queue_length=4, every_k=3),

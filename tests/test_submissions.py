@@ -183,6 +183,38 @@ def test_lawa_submission_evaluates_numpy_lawa_of_raw_trajectory():
   assert numpy_lawa(raw, 4, 3, 5, 12) is None  # Queue fills at step 15.
 
 
+def test_lawa_queue_on_device_and_in_host_memory_agree():
+  """Same raw trajectory bit for bit; means within one float32 rounding."""
+  host_raw, host_evals = drive('nadamw_lawa', POINTS['nadamw_lawa'],
+                               num_steps=30, eval_every=5)
+  device_point = {**POINTS['nadamw_lawa'], 'lawa_queue_location': 'device'}
+  device_raw, device_evals = drive('nadamw_lawa', device_point, num_steps=30,
+                                   eval_every=5)
+  for a, b in zip(host_raw, device_raw):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  for step in host_evals:
+    expected = numpy_lawa(host_raw, 4, every_k=3, start_step=5, upto=step)
+    if expected is not None:
+      _assert_close(host_evals[step], expected, rtol=1.2e-7)
+    _assert_close(host_evals[step], device_evals[step], rtol=1e-6)
+
+
+def test_host_queue_is_in_the_checkpointed_state_and_off_the_device():
+  submission = load('nadamw_lawa')
+  workload = toy_workload.ToyWorkload(step_hint=STEP_HINT)
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  state, static = submission.init_optimizer_state(
+      workload, params, model_state,
+      as_hyperparameters(POINTS['nadamw_lawa']), None)
+  leaves = jax.tree_util.tree_leaves(state.host)
+  assert leaves and all(isinstance(x, np.ndarray) for x in leaves)
+  assert not any(isinstance(x, np.ndarray)
+                 for x in jax.tree_util.tree_leaves(state.opt_state))
+  restored = flax.serialization.from_state_dict(
+      state, flax.serialization.to_state_dict(state))
+  assert len(restored.host.queue) == 4 and static.host_lawa.every_k == 3
+
+
 def test_averaging_every_steps_overrides_the_window():
   point = {**POINTS['nadamw_lawa'], 'averaging_every_steps': 2}
   raw, evaluated = drive('nadamw_lawa', point, num_steps=20, eval_every=20)
@@ -284,6 +316,18 @@ def test_bad_hyperparameters_name_the_field(bad, field):
     submission.init_optimizer_state(
         workload, params, model_state,
         as_hyperparameters({**POINTS['nadamw_ema'], **bad}), None)
+
+
+@pytest.mark.parametrize('location', ['gpu', 1, None, True])
+def test_bad_lawa_queue_location_is_named(location):
+  submission = load('nadamw_lawa')
+  point = {**POINTS['nadamw_lawa'], 'lawa_queue_location': location}
+  if location is None:  # null, as optional hyperparameters may be: host.
+    submission.check_hyperparameters(point)
+    return
+  with pytest.raises(ValueError,
+                     match="`lawa_queue_location` must be 'host' or 'device'"):
+    submission.check_hyperparameters(as_hyperparameters(point))
 
 
 def test_missing_hyperparameter_is_named():
