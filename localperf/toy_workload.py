@@ -77,7 +77,9 @@ class ToyWorkload(spec.Workload):
     if update_batch_norm:
       model_state = {'mean': 0.9 * model_state['mean'] + 0.1 * h.mean(0)}
     h = h - model_state['mean']
-    if mode == spec.ForwardPassMode.TRAIN and dropout_rate > 0:
+    # The rate may be traced (AlgoPerf's train steps pass it as an argument).
+    if mode == spec.ForwardPassMode.TRAIN and not (
+        isinstance(dropout_rate, (int, float)) and dropout_rate == 0):
       keep = jax.random.bernoulli(rng, 1.0 - dropout_rate, h.shape)
       h = jnp.where(keep, h / (1.0 - dropout_rate), 0.0)
     return h @ params['out']['w'] + params['out']['b'], model_state

@@ -214,12 +214,19 @@ def _shardings() -> Tuple[NamedSharding, NamedSharding]:
 def _make_train_step(workload: spec.Workload,
                      optimizer: optax.GradientTransformation,
                      hparams: Mapping[str, Optional[float]]) -> Callable:
-  """One jitted step of AlgoPerf's baseline, training `TrainState.params`."""
-  dropout_rate = hparams['dropout_rate']
-  label_smoothing = hparams['label_smoothing']
-  grad_clip = hparams['grad_clip']
+  """One jitted step of AlgoPerf's baseline, training `TrainState.params`.
 
-  def train_step(model_state, state, batch, rng):
+  As in the baseline, `grad_clip`, `label_smoothing` and `dropout_rate` enter
+  the compiled step as traced arguments: baked in as Python constants, XLA
+  folds them differently (e.g. `label_smoothing / num_classes` in float64)
+  and the trajectory drifts from the baseline's by rounding. With `g` the
+  mean gradient, clipping scales it by `clamp(grad_clip / (|g| + 1e-6), 0, 1)`.
+  """
+  step_hparams = (hparams['grad_clip'], hparams['label_smoothing'],
+                  hparams['dropout_rate'])
+
+  def train_step(model_state, state, batch, rng, grad_clip, label_smoothing,
+                 dropout_rate):
 
     def loss_fn(params):
       logits, new_model_state = workload.model_fn(
@@ -236,19 +243,26 @@ def _make_train_step(workload: spec.Workload,
     grad = jax.tree_util.tree_map(lambda g: g / n_valid, grad)
     grad_norm = jnp.sqrt(
         sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grad)))
-    if grad_clip is not None:
-      scale = jnp.clip(grad_clip / (grad_norm + _GRAD_CLIP_EPS), 0.0, 1.0)
+    if grad_clip is not None:  # None stays None: an empty pytree.
+      scale = jax.lax.clamp(
+          0.0, grad_clip / (grad_norm + _GRAD_CLIP_EPS), 1.0)
       grad = jax.tree_util.tree_map(lambda g: g * scale, grad)
     updates, opt_state = optimizer.update(grad, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return TrainState(params, opt_state), new_model_state, loss, grad_norm
 
   replicated, batch_sharded = _shardings()
-  return jax.jit(
+  jitted = jax.jit(
       train_step,
-      in_shardings=(replicated, replicated, batch_sharded, replicated),
+      in_shardings=(replicated, replicated, batch_sharded, replicated,
+                    replicated, replicated, replicated),
       out_shardings=replicated,
       donate_argnums=(0, 1))
+
+  def step(model_state, state, batch, rng):
+    return jitted(model_state, state, batch, rng, *step_hparams)
+
+  return step
 
 
 def raw_params(state: TrainState) -> optax.Params:
