@@ -1,36 +1,55 @@
 """Launches AlgoPerf's own runner for submissions x workloads x studies.
 
-  python -m scripts.run_algoperf --experiment_dir EXP [--data_dir ~/data]
-      [--submissions nadamw,nadamw_ema,nadamw_lawa] [--workloads paper_seven]
-      [--tuning_ruleset external|self] [--num_studies 3] [--num_tuning_trials 5]
-      [--seed 1] [--max_global_steps N] [--overwrite | --resume_last_run]
-      [--paper_settings] [--algoperf_dir DIR] [--dry_run]
+  python -m scripts.run_algoperf --experiment_dir=EXP [--data_dir=~/data]
+      [--submissions=nadamw,nadamw_ema,nadamw_lawa] [--workloads=paper_seven]
+      [--tuning_ruleset=external|self] [--num_studies=3]
+      [--num_tuning_trials=5] [--rng_seed=1] [--max_global_steps=N]
+      [--overwrite] [--paper_settings] [--algoperf_dir=DIR] [--dry_run]
 
 Runs `submission_runner.py` (framework jax) once per study, workload and
 submission, one after another, with this checkout as the working directory
 (AlgoPerf imports `submissions/x/submission.py` as `submissions.x.submission`,
 so this package must be installed: `pip install -e .`). Logs land in
 `EXP/<submission>/study_<i>/<workload>_jax/trial_<k>/`, the layout
-`python -m scripts.score --submission_directory EXP` reads. Study i runs with
-`--rng_seed seed + i` for every submission, so submissions are compared on
-the same seeds. With --dry_run, prints one shell command per run instead (for
-a cluster scheduler) and needs neither AlgoPerf nor the data.
+`python -m scripts.score --submission_directory=EXP` reads. Study i runs with
+`--rng_seed=rng_seed + i` for every submission, so submissions are compared
+on the same seeds. With --dry_run, prints one shell command per run instead
+(for a cluster scheduler) and needs neither AlgoPerf nor the data.
 
 Everything is checked before the first launch: names, search spaces, data
-folders, AlgoPerf and this package being importable, existing logs.
+folders, AlgoPerf and this package being importable, existing logs, and the
+runner's own pitfalls (AlgoPerf v0.6):
+- `--rng_seed=0` makes the runner draw a random seed: seeds here are >= 1.
+- `--submission_path` must be relative to the working directory: always
+  `submissions/<name>/submission.py`, run from this checkout.
+- importing `submission_runner.py` overwrites `XLA_FLAGS`, so
+  `--xla_force_host_platform_device_count` there is lost; JAX_NUM_CPU_DEVICES
+  sets the number of host devices instead (a warning says so).
+- orbax-checkpoint 0.12.x cannot save a multi-device checkpoint with
+  jax 0.7.x (0.11.x can): refused before launch on more than one device.
+- AlgoPerf's resume crashes for every JAX submission at v0.6 head (its
+  checkpoint_utils restores `eval_results` as None, and `replicate` adds a
+  device axis the restored params lack), whichever submission runs, and no
+  submission-side code runs before it: `--resume_last_run` is refused and a
+  run stopped half-way is rerun with `--overwrite`.
 --paper_settings uses the per-workload settings of the paper
 (workloads_config/paper_runs/): research only, they break the external-tuning
 rules.
 """
 
-import argparse
 import json
 import os
 import pathlib
 import shlex
 import subprocess
 import sys
+import types
 from typing import Any, Dict, List, Optional, Sequence
+
+from absl import flags
+from absl import logging
+
+from localperf import cli
 
 REPO_DIR = pathlib.Path(__file__).resolve().parent.parent
 CONFIG_DIR = 'workloads_config'
@@ -60,59 +79,81 @@ def load_workloads(repo_dir: pathlib.Path = REPO_DIR) -> Dict[str, Any]:
     return json.load(f)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      prog='python -m scripts.run_algoperf',
-      description=__doc__.split('\n', 1)[0])
-  parser.add_argument(
-      '--submissions', default=','.join(PAPER_SUBMISSIONS),
-      help='Comma-separated submission names (folders of submissions/).')
-  parser.add_argument(
-      '--workloads', default='paper_seven',
-      help="Comma-separated AlgoPerf workload names, or 'paper_seven' (the "
-      "paper's seven workloads).")
-  parser.add_argument(
-      '--tuning_ruleset', default='external', choices=RULESETS,
-      help='external: search space per submission; self: its defaults.')
-  parser.add_argument(
-      '--num_studies', type=int, default=NUM_STUDIES,
-      help='Studies (independent repetitions, one seed each).')
-  parser.add_argument(
-      '--num_tuning_trials', type=int, default=None,
-      help=f'Trials per study (external only; default {NUM_TUNING_TRIALS}, '
-      'or every point of the paper settings).')
-  parser.add_argument(
-      '--seed', type=int, default=1,
-      help='Study i runs with --rng_seed seed + i (>= 1: AlgoPerf draws a '
-      'random seed for 0).')
-  parser.add_argument(
-      '--data_dir', default='~/data',
-      help="Root of AlgoPerf's datasets as datasets/dataset_setup.py lays "
-      'them out (criteo1tb/, fastmri/, imagenet/jax/, librispeech/, ogbg/, '
-      'wmt/).')
-  parser.add_argument(
-      '--experiment_dir', required=True,
-      help='Logs go to EXPERIMENT_DIR/<submission>/study_<i>/.')
-  parser.add_argument(
-      '--algoperf_dir', default=None,
-      help='AlgoPerf checkout holding submission_runner.py (default: the '
-      'checkout of the installed algoperf package).')
-  parser.add_argument(
-      '--max_global_steps', type=int, default=None,
-      help='Stop every run after this many steps (smoke tests).')
-  resume = parser.add_mutually_exclusive_group()
-  resume.add_argument('--overwrite', action='store_true',
-                      help='Delete existing logs of the same runs first.')
-  resume.add_argument('--resume_last_run', action='store_true',
-                      help='Resume existing runs from their last checkpoint.')
-  parser.add_argument(
-      '--paper_settings', action='store_true',
-      help="Research mode: each workload's settings from the paper "
-      '(workloads_config/paper_runs/); breaks the external-tuning rules.')
-  parser.add_argument(
-      '--dry_run', action='store_true',
-      help='Print one shell command per run; launch nothing.')
-  return parser.parse_args(argv)
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    'submissions', ','.join(PAPER_SUBMISSIONS),
+    'Comma-separated submission names (folders of submissions/).',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'workloads', 'paper_seven',
+    "Comma-separated AlgoPerf workload names, or 'paper_seven' (the paper's "
+    'seven workloads).', flag_values=FLAGS)
+flags.DEFINE_enum(
+    'tuning_ruleset', 'external', RULESETS,
+    'external: search space per submission; self: its defaults.',
+    flag_values=FLAGS)
+flags.DEFINE_integer(
+    'num_studies', NUM_STUDIES,
+    'Studies (independent repetitions, one seed each).', flag_values=FLAGS)
+flags.DEFINE_integer(
+    'num_tuning_trials', None,
+    f'Trials per study (external only; default {NUM_TUNING_TRIALS}, or every '
+    'point of the paper settings).', flag_values=FLAGS)
+flags.DEFINE_integer(
+    'rng_seed', 1,
+    'Study i runs with --rng_seed=rng_seed + i; >= 1, as AlgoPerf draws a '
+    'random seed for 0.', flag_values=FLAGS)
+flags.DEFINE_alias('seed', 'rng_seed', flag_values=FLAGS)
+flags.DEFINE_string(
+    'data_dir', '~/data',
+    "Root of AlgoPerf's datasets as datasets/dataset_setup.py lays them out "
+    '(criteo1tb/, fastmri/, imagenet/jax/, librispeech/, ogbg/, wmt/).',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'experiment_dir', None,
+    'Logs go to EXPERIMENT_DIR/<submission>/study_<i>/ (required).',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'algoperf_dir', None,
+    'AlgoPerf checkout holding submission_runner.py (default: the checkout '
+    'of the installed algoperf package).', flag_values=FLAGS)
+flags.DEFINE_integer(
+    'max_global_steps', None,
+    'Stop every run after this many steps (smoke tests).', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'overwrite', False, 'Delete existing logs of the same runs first.',
+    flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'resume_last_run', False,
+    "AlgoPerf's flag, refused: its resume crashes for every JAX submission at "
+    'v0.6 (see the module docstring).', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'paper_settings', False,
+    "Research mode: each workload's settings from the paper "
+    '(workloads_config/paper_runs/); breaks the external-tuning rules.',
+    flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'dry_run', False, 'Print one shell command per run; launch nothing.',
+    flag_values=FLAGS)
+
+RESUME_REFUSED = (
+    "--resume_last_run: AlgoPerf v0.6's resume crashes for every JAX "
+    'submission (its own baseline included) in checkpoint_utils.py: the '
+    "restored eval_results is None, and jax_utils.replicate adds a device "
+    'axis the restored params lack. No submission code runs before the '
+    'crash, so there is no workaround short of changing AlgoPerf; rerun with '
+    '--overwrite (localperf\'s runner, python -m scripts.run_local, resumes '
+    'exactly).')
+
+
+def parse_flags(argv: Optional[Sequence[str]] = None) -> types.SimpleNamespace:
+  """The flags' values; exits with status 2 naming a bad one."""
+  cli.parse(FLAGS, argv, __doc__)
+  if FLAGS.experiment_dir is None:
+    cli.usage_error('--experiment_dir is required.')
+  if FLAGS.resume_last_run:
+    cli.usage_error(RESUME_REFUSED)
+  return types.SimpleNamespace(**FLAGS.flag_values_dict())
 
 
 # ----------------------------------------------------------------------------
@@ -134,9 +175,12 @@ def resolve_names(flag: str, value: str, valid: Sequence[str],
   return names
 
 
-def check_options(args: argparse.Namespace, submissions: Sequence[str]) -> None:
+def check_options(args: types.SimpleNamespace, submissions: Sequence[str]) -> None:
   """ValueError naming the flag whose value (or combination) is invalid."""
-  for flag in ('num_studies', 'seed', 'num_tuning_trials', 'max_global_steps'):
+  if args.rng_seed < 1:
+    raise ValueError(f'--rng_seed must be an integer >= 1 (AlgoPerf\'s runner '
+                     f'draws a random seed for 0), got {args.rng_seed}.')
+  for flag in ('num_studies', 'num_tuning_trials', 'max_global_steps'):
     value = getattr(args, flag)
     if value is not None and value < 1:
       raise ValueError(f'--{flag} must be an integer >= 1, got {value}.')
@@ -222,7 +266,59 @@ def check_package_installed(python: str) -> None:
         f'pip install -e {REPO_DIR}')
 
 
-def log_dir(args: argparse.Namespace, submission: str, study: int,
+def _python_output(python: str, code: str) -> str:
+  return subprocess.run([python, '-c', code], cwd=os.path.sep,
+                        capture_output=True, text=True,
+                        check=False).stdout.strip()
+
+
+def package_versions(python: str) -> Dict[str, Optional[str]]:
+  """{'jax': version, 'orbax-checkpoint': version} where `python` runs."""
+  code = ('import importlib.metadata as m, json\n'
+          'def v(n):\n'
+          '  try: return m.version(n)\n'
+          '  except m.PackageNotFoundError: return None\n'
+          'print(json.dumps({n: v(n) for n in ("jax", "orbax-checkpoint")}))')
+  return json.loads(_python_output(python, code) or '{}')
+
+
+def device_count(python: str) -> int:
+  """`jax.device_count()` where `python` runs (0 if jax fails to start)."""
+  out = _python_output(python, 'import jax; print(jax.device_count())')
+  return int(out.splitlines()[-1]) if out else 0
+
+
+def check_orbax(python: str) -> None:
+  """ValueError if orbax-checkpoint 0.12.x, jax 0.7.x and several devices.
+
+  That orbax cannot save a multi-device checkpoint with that jax (0.11.x
+  can), and AlgoPerf's runner checkpoints at every eval.
+  """
+  versions = package_versions(python)
+  orbax, jax_version = versions.get('orbax-checkpoint'), versions.get('jax')
+  if not ((orbax or '').startswith('0.12.')
+          and (jax_version or '').startswith('0.7.')):
+    return
+  devices = device_count(python)
+  if devices > 1:
+    raise ValueError(
+        f'orbax-checkpoint {orbax} cannot save the checkpoints of a '
+        f'{devices}-device run with jax {jax_version}, and AlgoPerf\'s runner '
+        "saves one at every eval; install 0.11.x: pip install "
+        "'orbax-checkpoint<0.12'.")
+
+
+def xla_flags_warning(environ: Dict[str, str]) -> Optional[str]:
+  """What to say if XLA_FLAGS asks for host devices the runner will drop."""
+  if 'xla_force_host_platform_device_count' not in environ.get('XLA_FLAGS',
+                                                                ''):
+    return None
+  return ('XLA_FLAGS asks for host devices, but submission_runner.py '
+          'overwrites XLA_FLAGS when imported; set JAX_NUM_CPU_DEVICES=N '
+          'instead for N host devices.')
+
+
+def log_dir(args: types.SimpleNamespace, submission: str, study: int,
             workload: str) -> str:
   """Where AlgoPerf writes one run's trials."""
   return os.path.join(args.experiment_dir, submission, f'study_{study}',
@@ -233,7 +329,7 @@ def log_dir(args: argparse.Namespace, submission: str, study: int,
 # Commands.
 
 
-def runner_argv(args: argparse.Namespace, *, python: str, runner: str,
+def runner_argv(args: types.SimpleNamespace, *, python: str, runner: str,
                 submission: str, workload: str, study: int,
                 facts: Dict[str, Any]) -> List[str]:
   """One `submission_runner.py` command line, run from the repository."""
@@ -250,17 +346,15 @@ def runner_argv(args: argparse.Namespace, *, python: str, runner: str,
     argv.append(f'--{flag}={path}')
   argv += [f'--experiment_dir={os.path.join(args.experiment_dir, submission)}',
            f'--experiment_name=study_{study}',
-           f'--rng_seed={args.seed + study}']
+           f'--rng_seed={args.rng_seed + study}']
   if args.overwrite:
     argv.append('--overwrite')
-  if args.resume_last_run:
-    argv.append('--resume_last_run')
   if args.max_global_steps is not None:
     argv.append(f'--max_global_steps={args.max_global_steps}')
   return argv
 
 
-def num_tuning_trials(args: argparse.Namespace, space_file: str) -> int:
+def num_tuning_trials(args: types.SimpleNamespace, space_file: str) -> int:
   """The flag's value, else 5, or every point of a paper-settings file."""
   if args.num_tuning_trials is not None:
     return args.num_tuning_trials
@@ -270,7 +364,7 @@ def num_tuning_trials(args: argparse.Namespace, space_file: str) -> int:
   return NUM_TUNING_TRIALS
 
 
-def all_argvs(args: argparse.Namespace, submissions: Sequence[str],
+def all_argvs(args: types.SimpleNamespace, submissions: Sequence[str],
               workloads: Sequence[str], facts: Dict[str, Any], *, python: str,
               runner: str) -> List[List[str]]:
   """Every run, studies outermost, then workloads, then submissions."""
@@ -291,14 +385,14 @@ def shell_line(argv: Sequence[str], repo_dir: str = str(REPO_DIR)) -> str:
 
 
 def _warn(message: str) -> None:
-  print(f'run_algoperf: warning: {message}', file=sys.stderr)
+  logging.warning('run_algoperf: %s', message)
 
 
 def _absolute(path: str) -> str:
   return os.path.abspath(os.path.expanduser(path))
 
 
-def prepare(args: argparse.Namespace) -> List[List[str]]:
+def prepare(args: types.SimpleNamespace) -> List[List[str]]:
   """Checks everything, then returns every run's argv; ValueError if bad."""
   facts = load_workloads()
   submissions = resolve_names('submissions', args.submissions,
@@ -325,30 +419,35 @@ def prepare(args: argparse.Namespace) -> List[List[str]]:
   try:
     runner = find_runner(args.algoperf_dir, python)
     check_package_installed(python)
+    check_orbax(python)
   except ValueError as e:
     if not args.dry_run:
       raise
     _warn(f'{e} (commands use {ALGOPERF_PLACEHOLDER})')
     runner = (os.path.join(_absolute(args.algoperf_dir), 'submission_runner.py')
               if args.algoperf_dir else ALGOPERF_PLACEHOLDER)
+  warning = xla_flags_warning(dict(os.environ))
+  if warning:
+    _warn(warning)
   argvs = all_argvs(args, submissions, workloads, facts['workloads'],
                     python=python, runner=runner)
-  if not (args.dry_run or args.overwrite or args.resume_last_run):
+  if not (args.dry_run or args.overwrite):
     existing = sorted({log_dir(args, s, i, w) for s in submissions
                        for i in range(args.num_studies) for w in workloads
                        if os.path.exists(log_dir(args, s, i, w))})
     if existing:
       raise ValueError(f'logs exist: {", ".join(existing)}; pass --overwrite '
-                       'or --resume_last_run.')
+                       "(AlgoPerf's runner would try to resume them, which "
+                       'crashes at v0.6).')
   return argvs
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  args = parse_args(argv)
+  args = parse_flags(argv)
   try:
     argvs = prepare(args)
   except ValueError as e:
-    sys.exit(f'run_algoperf: error: {e}')
+    cli.usage_error(str(e))
   for i, run in enumerate(argvs):
     line = shell_line(run)
     if args.dry_run:

@@ -1,5 +1,6 @@
 """scripts.run_algoperf: the commands it builds and the errors it raises."""
 
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -11,20 +12,29 @@ from scripts import run_algoperf
 REPO = str(run_algoperf.REPO_DIR)
 RUNNER = '/opt/algoperf/submission_runner.py'
 HAS_ALGOPERF = importlib.util.find_spec('algoperf') is not None
+CHECK_ORBAX = run_algoperf.check_orbax  # Before the fixture replaces it.
 
 
 def _lines(flags, workloads=('ogbg',), submissions=('nadamw_ema',)):
-  args = run_algoperf.parse_args(flags)
+  args = run_algoperf.parse_flags(flags)
   facts = run_algoperf.load_workloads()['workloads']
   argvs = run_algoperf.all_argvs(args, submissions, workloads, facts,
                                  python='python3', runner=RUNNER)
   return [run_algoperf.shell_line(a, repo_dir='/src/wa') for a in argvs]
 
 
-def _error(argv):
+def _error(argv, capsys):
+  """main's one-line usage error (exit status 2), before anything launches."""
   with pytest.raises(SystemExit) as e:
     run_algoperf.main(argv)
-  return str(e.value.code)
+  assert e.value.code == 2
+  return capsys.readouterr().err.split(': error: ', 1)[1].strip()
+
+
+@pytest.fixture(autouse=True)
+def _no_orbax_probe(monkeypatch):
+  """check_orbax starts jax in a subprocess; its own tests call it."""
+  monkeypatch.setattr(run_algoperf, 'check_orbax', lambda _: None)
 
 
 # ----------------------------------------------------------------------------
@@ -34,7 +44,7 @@ def _error(argv):
 def test_external_tuning_commands():
   lines = _lines(
       ['--experiment_dir', '/exp', '--data_dir', '/data', '--num_studies',
-       '2', '--seed', '7', '--overwrite', '--max_global_steps', '100'],
+       '2', '--rng_seed', '7', '--overwrite', '--max_global_steps', '100'],
       workloads=('ogbg', 'librispeech_conformer'))
   assert lines == [
       'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
@@ -77,7 +87,7 @@ def test_external_tuning_commands():
 def test_self_tuning_commands():
   lines = _lines(
       ['--experiment_dir', '/exp', '--data_dir', '/my data', '--num_studies',
-       '1', '--tuning_ruleset', 'self', '--resume_last_run'],
+       '1', '--tuning_ruleset', 'self', '--seed=3'],
       workloads=('imagenet_vit',), submissions=('nadamw', 'nadamw_lawa'))
   assert lines == [
       'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
@@ -85,15 +95,14 @@ def test_self_tuning_commands():
       '--submission_path=submissions/nadamw/submission.py '
       "--tuning_ruleset=self '--data_dir=/my data/imagenet/jax' "
       "'--imagenet_v2_data_dir=/my data/imagenet/jax' "
-      '--experiment_dir=/exp/nadamw --experiment_name=study_0 --rng_seed=1 '
-      '--resume_last_run',
+      '--experiment_dir=/exp/nadamw --experiment_name=study_0 --rng_seed=3',
       'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
       '--framework=jax --workload=imagenet_vit '
       '--submission_path=submissions/nadamw_lawa/submission.py '
       "--tuning_ruleset=self '--data_dir=/my data/imagenet/jax' "
       "'--imagenet_v2_data_dir=/my data/imagenet/jax' "
       '--experiment_dir=/exp/nadamw_lawa --experiment_name=study_0 '
-      '--rng_seed=1 --resume_last_run',
+      '--rng_seed=3',
   ]
 
 
@@ -120,7 +129,8 @@ def test_paper_settings_commands_run_every_point_of_the_workloads_file():
   ]
 
 
-def test_dry_run_prints_every_paper_run_without_algoperf_or_data(capsys):
+def test_dry_run_prints_every_paper_run_without_algoperf_or_data(capsys,
+                                                                caplog):
   assert run_algoperf.main(
       ['--dry_run', '--experiment_dir', '/exp', '--data_dir', '/nodata',
        '--num_studies', '2', '--algoperf_dir', '/nowhere']) == 0
@@ -137,16 +147,20 @@ def test_dry_run_prints_every_paper_run_without_algoperf_or_data(capsys):
       '--experiment_dir=/exp/nadamw --experiment_name=study_0 --rng_seed=1')
   assert lines[-1].endswith('--experiment_dir=/exp/nadamw_lawa '
                             '--experiment_name=study_1 --rng_seed=2')
-  assert 'warning: missing data: /nodata/criteo1tb' in err
+  del err
+  assert 'missing data: /nodata/criteo1tb' in caplog.text
+  for line in lines:  # Seeds >= 1, submission paths relative to the repo.
+    assert ' --rng_seed=0' not in line
+    assert '--submission_path=submissions/' in line
 
 
 @pytest.mark.skipif(HAS_ALGOPERF, reason='AlgoPerf is installed here.')
-def test_dry_run_without_algoperf_leaves_a_placeholder(capsys):
+def test_dry_run_without_algoperf_leaves_a_placeholder(capsys, caplog):
   run_algoperf.main(['--dry_run', '--experiment_dir', '/exp', '--workloads',
                      'ogbg', '--submissions', 'nadamw'])
-  out, err = capsys.readouterr()
+  out = capsys.readouterr().out
   assert f'{sys.executable} ${{ALGOPERF_DIR}}/submission_runner.py ' in out
-  assert 'AlgoPerf is not importable' in err
+  assert 'AlgoPerf is not importable' in caplog.text
 
 
 # ----------------------------------------------------------------------------
@@ -180,23 +194,25 @@ def test_launches_runs_in_order_from_the_repository(tmp_path, monkeypatch,
 # Bad input.
 
 
-def test_unknown_workload_lists_the_valid_ones():
+def test_unknown_workload_lists_the_valid_ones(capsys):
   message = _error(['--dry_run', '--experiment_dir', '/exp', '--workloads',
-                    'ogbg,imagenet'])
+                    'ogbg,imagenet'], capsys)
   assert "--workloads: unknown ['imagenet']; valid: paper_seven, criteo1tb" in (
       message)
 
 
-def test_unknown_submission_lists_the_valid_ones():
+def test_unknown_submission_lists_the_valid_ones(capsys):
   message = _error(['--dry_run', '--experiment_dir', '/exp', '--submissions',
-                    'adamw'])
+                    'adamw'], capsys)
   assert message == (
-      "run_algoperf: error: --submissions: unknown ['adamw']; valid: nadamw, "
-      'nadamw_ema, nadamw_lawa, schedule_free_adamw.')
+      "--submissions: unknown ['adamw']; valid: nadamw, nadamw_ema, "
+      'nadamw_lawa, schedule_free_adamw.')
 
 
 @pytest.mark.parametrize('flags, expected', [
-    (['--seed', '0'], '--seed must be an integer >= 1, got 0.'),
+    (['--rng_seed', '0'], "--rng_seed must be an integer >= 1 (AlgoPerf's "
+     'runner draws a random seed for 0), got 0.'),
+    (['--seed=0'], '--rng_seed must be an integer >= 1'),
     (['--num_studies', '0'], '--num_studies must be an integer >= 1'),
     (['--tuning_ruleset', 'self', '--num_tuning_trials', '3'],
      '--num_tuning_trials applies to --tuning_ruleset external only'),
@@ -207,48 +223,97 @@ def test_unknown_submission_lists_the_valid_ones():
     (['--paper_settings', '--workloads', 'imagenet_resnet'],
      'missing search spaces: '
      'workloads_config/paper_runs/nadamw/imagenet_resnet.json'),
+    (['--tuning_ruleset', 'both'],
+     'flag --tuning_ruleset=both: value should be one of <external|self>'),
+    (['--resume_last_run'],
+     "--resume_last_run: AlgoPerf v0.6's resume crashes for every JAX "
+     'submission'),
 ])
-def test_bad_options(flags, expected):
-  assert expected in _error(['--dry_run', '--experiment_dir', '/exp', *flags])
+def test_bad_options(flags, expected, capsys):
+  assert expected in _error(['--dry_run', '--experiment_dir', '/exp', *flags],
+                            capsys)
 
 
-def test_missing_data_fails_before_anything_launches(tmp_path):
+def test_experiment_dir_is_required(capsys):
+  assert _error(['--dry_run'], capsys) == '--experiment_dir is required.'
+
+
+def test_missing_data_fails_before_anything_launches(tmp_path, capsys):
   message = _error(['--experiment_dir', str(tmp_path), '--data_dir',
-                    str(tmp_path / 'data'), '--workloads', 'wmt,fastmri'])
+                    str(tmp_path / 'data'), '--workloads', 'wmt,fastmri'],
+                   capsys)
   assert message == (
-      f'run_algoperf: error: --data_dir: missing {tmp_path}/data/fastmri, '
+      f'--data_dir: missing {tmp_path}/data/fastmri, '
       f"{tmp_path}/data/wmt (set the data up with AlgoPerf's "
       'datasets/dataset_setup.py).')
 
 
 @pytest.mark.skipif(HAS_ALGOPERF, reason='AlgoPerf is installed here.')
-def test_missing_algoperf_says_how_to_install_it(tmp_path):
+def test_missing_algoperf_says_how_to_install_it(tmp_path, capsys):
   (tmp_path / 'ogbg').mkdir()
   message = _error(['--experiment_dir', str(tmp_path / 'exp'), '--data_dir',
-                    str(tmp_path), '--workloads', 'ogbg'])
+                    str(tmp_path), '--workloads', 'ogbg'], capsys)
   assert 'AlgoPerf is not importable' in message
   assert ('git clone https://github.com/mlcommons/algorithmic-efficiency && '
           "pip install -e 'algorithmic-efficiency[pytorch_cpu,jax_gpu,full]'"
           in message)
 
 
-def test_algoperf_dir_without_runner_is_rejected(tmp_path):
+def test_algoperf_dir_without_runner_is_rejected(tmp_path, capsys):
   (tmp_path / 'ogbg').mkdir()
   message = _error(['--experiment_dir', str(tmp_path / 'exp'), '--data_dir',
                     str(tmp_path), '--workloads', 'ogbg', '--algoperf_dir',
-                    str(tmp_path)])
+                    str(tmp_path)], capsys)
   assert ('AlgoPerf is not importable' in message if not HAS_ALGOPERF
           else f'no submission_runner.py in {tmp_path}' in message)
 
 
-def test_existing_logs_need_overwrite_or_resume(tmp_path, monkeypatch):
+def test_existing_logs_need_overwrite(tmp_path, monkeypatch, capsys):
   (tmp_path / 'ogbg').mkdir()
   os.makedirs(tmp_path / 'exp' / 'nadamw' / 'study_0' / 'ogbg_jax')
   monkeypatch.setattr(run_algoperf, 'find_runner', lambda *_: RUNNER)
   monkeypatch.setattr(run_algoperf, 'check_package_installed', lambda _: None)
   message = _error(['--experiment_dir', str(tmp_path / 'exp'), '--data_dir',
                     str(tmp_path), '--workloads', 'ogbg', '--submissions',
-                    'nadamw'])
+                    'nadamw'], capsys)
   assert message == (
-      f'run_algoperf: error: logs exist: {tmp_path}/exp/nadamw/study_0/'
-      'ogbg_jax; pass --overwrite or --resume_last_run.')
+      f'logs exist: {tmp_path}/exp/nadamw/study_0/ogbg_jax; pass --overwrite '
+      "(AlgoPerf's runner would try to resume them, which crashes at v0.6).")
+
+
+# ----------------------------------------------------------------------------
+# The runner's pitfalls beyond the flags.
+
+
+@pytest.mark.parametrize('versions, devices, refused', [
+    ({'jax': '0.7.0', 'orbax-checkpoint': '0.12.8'}, 4, True),
+    ({'jax': '0.7.0', 'orbax-checkpoint': '0.12.8'}, 1, False),
+    ({'jax': '0.7.0', 'orbax-checkpoint': '0.11.28'}, 4, False),
+    ({'jax': '0.10.2', 'orbax-checkpoint': '0.12.8'}, 4, False),
+    ({'jax': '0.7.0', 'orbax-checkpoint': None}, 4, False),
+])
+def test_orbax_0_12_with_jax_0_7_on_several_devices_is_refused(
+    monkeypatch, versions, devices, refused):
+  monkeypatch.setattr(run_algoperf, 'package_versions', lambda _: versions)
+  monkeypatch.setattr(run_algoperf, 'device_count', lambda _: devices)
+  if refused:
+    with pytest.raises(ValueError, match=(
+        r"orbax-checkpoint 0.12.8 cannot save the checkpoints of a 4-device "
+        r"run with jax 0.7.0.*pip install 'orbax-checkpoint<0.12'")):
+      CHECK_ORBAX('python3')
+  else:
+    CHECK_ORBAX('python3')
+
+
+def test_package_versions_reads_this_environment():
+  versions = run_algoperf.package_versions(sys.executable)
+  assert versions['jax'] == importlib.metadata.version('jax')
+
+
+def test_xla_flags_asking_for_host_devices_are_warned_about():
+  warning = run_algoperf.xla_flags_warning(
+      {'XLA_FLAGS': '--xla_force_host_platform_device_count=4'})
+  assert 'set JAX_NUM_CPU_DEVICES=N' in warning
+  assert run_algoperf.xla_flags_warning({'XLA_FLAGS': '--xla_dump_to=/t'}) is (
+      None)
+  assert run_algoperf.xla_flags_warning({}) is None
