@@ -55,7 +55,7 @@ BATCH_SIZES = {
     'cifar': 16384,
     # localperf's CPU workloads.
     'mnist1d': 128,
-    'ctr_dlrm': 1024,
+    'ctr_dlrm': 256,
     'kspace_unet': 32,
     'shapes_vit': 128,
     'ctc_conformer': 64,

@@ -21,18 +21,24 @@ products between all pairs of the 9 resulting vectors (upper triangle), the
 bottom output concatenated, top MLP 52 -> 64 -> 32 -> 1 with dropout before
 the output. Metric: mean sigmoid cross-entropy ('loss'), minimised.
 
-Calibration (2 shared CPU cores, jax 0.10.2): `submissions/nadamw` at the
-first point of its `tuning_search_space.json` (learning_rate 0.001308,
-one_minus_beta1 0.02687, beta2 0.99812, weight_decay 0.16375, warmup_factor
-0.1, dropout 0), batch 1024, rng_seed 0, an eval every 100 steps, step_hint
-2000, targets off. Validation loss: 0.514 at step 400, 0.408 at 1000, 0.3702
-at 1500 (first below 0.3705), 0.3652 at 2000; test loss 0.3653 at 1500. So
-the validation target 0.3705 is met at 75% of `step_hint`; the teacher's
-floor is 0.2926 (validation) and 0.2849 (test); the base click rate 0.364.
-2000 steps took 8 s of submission time (the whole trial 13 s). Reproduce:
+Calibration (issue 12; `localperf/calibration.py` states the checks):
+reference point 4 of `submissions/nadamw/tuning_search_space.json`
+(learning_rate 0.004958, one_minus_beta1 0.1363, so a momentum memory of 7.3
+steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02), batch 256,
+step_hint 3000 (1.5 epochs), rng_seed 0, an eval every 60 steps (2%). With
+gradients this noisy the late phase is noise-dominated: the cosine run ends
+at validation loss 0.3112, warmup then a constant learning rate hovers at
+0.333-0.346 and never reaches the target 0.316 (R1), the EMA (0.9) and LAWA
+(L=20) over 30 steps (4.1 memories, R3) beat the raw weights at 50% (0.3261,
+0.3275 vs 0.3300) and 70% of step_hint (0.3165, 0.3173 vs 0.3173; EMA only)
+(R2), and the cosine run first meets 0.316 at step 2340, 0.78 of step_hint,
+where the paper's NadamW met criteo1tb's at 0.77 (R4); the test loss there is
+0.3083 (test target 0.3085). The teacher's floor is 0.2926 (validation) and
+0.2849 (test); the base click rate 0.364. 3000 steps with their raw evals
+took 62.6 s on 2 cores shared with load average 15-19 (single-threaded XLA).
+Reproduce:
 
-  python -m scripts.run_local --workload=ctr_dlrm --submissions=nadamw \
-      --eval_every_n_steps=100
+  python -m scripts.calibrate --workload=ctr_dlrm
 """
 
 import flax.linen as nn
@@ -79,11 +85,12 @@ class CtrDlrmWorkload(base.LocalWorkload):
 
   target_metric_name = 'loss'
   minimize_target_metric = True
-  validation_target_value = 0.3705
-  test_target_value = 0.3656
+  validation_target_value = 0.316
+  test_target_value = 0.3085
   loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
-  step_hint = 2000
-  max_allowed_runtime_sec = 60
+  step_hint = 3000
+  reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
+  max_allowed_runtime_sec = 120
   eval_period_time_sec = 1
   eval_batch_size = 10_000
   num_train_examples = _SPLIT_SIZES['train']
