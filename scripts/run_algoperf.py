@@ -175,7 +175,8 @@ def resolve_names(flag: str, value: str, valid: Sequence[str],
   return names
 
 
-def check_options(args: types.SimpleNamespace, submissions: Sequence[str]) -> None:
+def check_options(args: types.SimpleNamespace,
+                  submissions: Sequence[str]) -> None:
   """ValueError naming the flag whose value (or combination) is invalid."""
   if args.rng_seed < 1:
     raise ValueError(f'--rng_seed must be an integer >= 1 (AlgoPerf\'s runner '
@@ -232,8 +233,9 @@ def missing_data(workloads: Sequence[str], facts: Dict[str, Any],
 
 def _module_origin(python: str, module: str) -> Optional[pathlib.Path]:
   """Where `python` imports `module` from outside this checkout, or None."""
-  code = ('import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]);'
-          ' print(s.origin if s and s.origin else "")')
+  code = ('import importlib.util, sys; '
+          's = importlib.util.find_spec(sys.argv[1]); '
+          'print(s.origin if s and s.origin else "")')
   out = subprocess.run([python, '-c', code, module], cwd=os.path.sep,
                        capture_output=True, text=True, check=False).stdout
   return pathlib.Path(out.strip()) if out.strip() else None

@@ -165,7 +165,8 @@ def _start(workload):
   rng = jax.random.PRNGKey(3)
   data_rng, _, model_init_rng, rng = jax.random.split(rng, 4)
   params, model_state = workload.init_model_fn(model_init_rng)
-  queue = workload._build_input_queue(data_rng, 'train', None, 32)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  queue = workload._build_input_queue(data_rng, 'train', None, 32)
   return rng, params, model_state, queue
 
 

@@ -69,7 +69,8 @@ def _tiny_workload():
   module_spec = importlib.util.spec_from_file_location('tiny_workload', path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  registry._WORKLOADS[WORKLOAD] = module.TinyWorkload  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  registry._WORKLOADS[WORKLOAD] = module.TinyWorkload
   try:
     yield
   finally:
