@@ -27,8 +27,13 @@ a device holds no copy between snapshots, whatever `L` is:
   mean:  theta_bar = float32(total / L), ready once `L` snapshots exist.
 
 float32 snapshots added and subtracted in float64 keep the sum within float64
-rounding of the exact sum of the queue, so the mean is the float32 rounding of
-the exact mean however long training runs.
+rounding of the exact sum of the queue, so the mean stays within one float32
+rounding of the exact mean however long training runs. The caller follows the
+same rule as the transformations, after each update:
+
+  if lawa_host_takes_snapshot(host, every_k, start_step):
+    host = lawa_host_push(host, new_params)
+  host = lawa_host_count(host)
 """
 
 from typing import Any, NamedTuple, Tuple, Union
