@@ -27,6 +27,8 @@ import pytest
 from localperf import spec
 from localperf import workloads as registry
 
+pytestmark = pytest.mark.slow  # Seven workloads x every submission x 1, 4.
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_STEPS = 3
 HAS_SCHEDULE_FREE = hasattr(optax.contrib, 'schedule_free_adamw')

@@ -132,12 +132,16 @@ def test_reference_run_averages_and_checkpoints(reference):
       jax.tree.leaves(final['model_params'])[0], jax.tree.leaves(raw)[0])
 
 
+# The default suite keeps one kill (mid LAWA fill); the rest are slow.
 @pytest.mark.parametrize('base, kill', [
-    ('nadamw_lawa', 'prepare:30'),     # After prepare_for_eval, before eval.
-    ('nadamw_lawa', 'update:30'),      # After eval + checkpoint, before update.
+    # After prepare_for_eval, before eval.
+    pytest.param('nadamw_lawa', 'prepare:30', marks=pytest.mark.slow),
+    # After eval + checkpoint, before update.
+    pytest.param('nadamw_lawa', 'update:30', marks=pytest.mark.slow),
     ('nadamw_lawa', 'update:27'),      # Mid LAWA fill: resumes from step 20.
-    ('nadamw_lawa', 'checkpoint:40'),  # During the checkpoint write.
-    ('nadamw_ema', 'prepare:20'),
+    # During the checkpoint write.
+    pytest.param('nadamw_lawa', 'checkpoint:40', marks=pytest.mark.slow),
+    pytest.param('nadamw_ema', 'prepare:20', marks=pytest.mark.slow),
 ])
 def test_killed_and_resumed_run_matches_uninterrupted(monkeypatch, tmp_path,
                                                       reference, base, kill):
@@ -164,6 +168,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(monkeypatch, tmp_path,
   assert (trial / 'meta_data_1.json').exists()
 
 
+@pytest.mark.slow
 def test_sigkill_during_checkpoint_write_then_cli_resume(tmp_path, reference):
   """A real SIGKILL between writing checkpoint_40.tmp and renaming it."""
   killed = _run_subprocess(tmp_path, 'run', 'nadamw_lawa',
@@ -185,6 +190,7 @@ def test_sigkill_during_checkpoint_write_then_cli_resume(tmp_path, reference):
 DEVICE_RTOL = 1e-5
 
 
+@pytest.mark.slow
 def test_four_devices_match_one_device(tmp_path, reference):
   shards = tmp_path / 'shards.json'
   run = _run_subprocess(tmp_path, 'four', 'nadamw_lawa', devices=4,
