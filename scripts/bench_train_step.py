@@ -9,9 +9,9 @@ synchronised at the end only, so a snapshot's copy to host memory and its
 push onto the queue (a worker thread) are charged to the steps they overlap.
 Then times `prepare_for_eval` once each average is ready (a snapshot every
 step until then), against nadamw's train step. Rounds interleave the
-submissions so machine noise hits all alike; ratios are of medians from the
-same run. The device queue is left out where it would take more than
-`--max_device_queue_gib` of memory.
+submissions, each round starting with the next one, so machine noise hits
+all alike; ratios are of medians from the same run. The device queue is left
+out where it would take more than `--max_device_queue_gib` of memory.
 
   python -m scripts.bench_train_step [--sizes 10,100] [--every_steps 64]
       [--rounds 3] [--steps 64] [--batch_size 32]
@@ -136,9 +136,10 @@ def bench_size(millions: int) -> None:
   for trial in trials.values():  # Compile; the first snapshot is at step 0.
     trial.train(FLAGS.every_steps)
   times = {name: [] for name in trials}
+  order = list(trials)
   for r in range(FLAGS.rounds):
-    for name, trial in trials.items():
-      times[name].append(trial.train(FLAGS.steps))
+    for name in order[r % len(order):] + order[:r % len(order)]:
+      times[name].append(trials[name].train(FLAGS.steps))
     logging.info('%.0fM: round %d/%d done', num_params / 1e6, r + 1,
                  FLAGS.rounds)
   base = statistics.median(times['nadamw'])
