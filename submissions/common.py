@@ -57,7 +57,7 @@ BATCH_SIZES = {
     'mnist1d': 128,
     'ctr_dlrm': 256,
     'kspace_unet': 32,
-    'shapes_vit': 128,
+    'shapes_vit': 32,
     'ctc_conformer': 64,
     'ctc_lstm': 64,
     'molgraph_gnn': 128,
