@@ -61,7 +61,7 @@ BATCH_SIZES = {
     'ctc_conformer': 64,
     'ctc_lstm': 64,
     'molgraph_gnn': 128,
-    'seq2seq_transformer': 64,
+    'seq2seq_transformer': 32,
 }
 
 

@@ -93,7 +93,7 @@ def _noun_phrase(words):
   plural = bool(rest) and rest[0][0] == 'plural'
   lex = s2s.lexicon()
   out = [TARGET_ID['det', lex.det[det, int(plural)]],
-         TARGET_ID['noun', lex.noun[noun]]]
+         TARGET_ID['noun', 2 * lex.noun[noun]]]  # Synonym 0; see _base.
   if adj is not None:
     out.append(TARGET_ID['adj', lex.adj[adj]])
   return out, plural, 2 + (adj is not None) + plural
@@ -134,12 +134,19 @@ def _translate(source_ids):
   return out
 
 
+def _base(target_ids):
+  """Target ids with every noun as its synonym 0."""
+  first = TARGET_ID['noun', 0]
+  return [i - (i - first) % 2 if first <= i < first + 2 * s2s.NUM_NOUNS
+          else i for i in target_ids]
+
+
 def test_translations_follow_the_rules(workload):
   split = workload.splits['validation']
   kinds = {'two clauses': 0, 'prep': 0, 'plural': 0, 'no object': 0}
   for source, target in zip(split['inputs'][:300], split['targets'][:300]):
     expected = _translate(source)
-    assert list(target) == expected + [s2s.EOS] + [0] * (
+    assert _base(list(target)) == expected + [s2s.EOS] + [0] * (
         s2s.TARGET_LENGTH - len(expected) - 1)
     names = [SOURCE[i][0] for i in source if i > s2s.EOS]
     kinds['two clauses'] += 'and' in names
@@ -147,6 +154,28 @@ def test_translations_follow_the_rules(workload):
     kinds['plural'] += 'plural' in names
     kinds['no object'] += names[-1] == 'verb'
   assert min(kinds.values()) > 20, kinds
+
+
+def test_nouns_take_the_synonym_their_verb_prefers_70_percent(workload):
+  """In one-clause sentences, the share of nouns written as the synonym
+  `preferred[noun, verb_class[verb]]`, against 0.7 (binomial, 5 sigma)."""
+  lex, split = s2s.lexicon(), workload.splits['train']
+  noun_of_base = np.argsort(lex.noun)
+  first = TARGET_ID['noun', 0]
+  hits = total = 0
+  for source, target in zip(split['inputs'][:5000], split['targets'][:5000]):
+    words = [SOURCE[i] for i in source if i > s2s.EOS]
+    if any(kind == 'and' for kind, _ in words):
+      continue
+    verb = next(index for kind, index in words if kind == 'verb')
+    for i in target:
+      if first <= i < first + 2 * s2s.NUM_NOUNS:
+        base, synonym = divmod(i - first, 2)
+        preferred = lex.preferred[noun_of_base[base], lex.verb_class[verb]]
+        hits += synonym == preferred
+        total += 1
+  assert total > 3000
+  assert abs(hits / total - 0.7) < 5 * np.sqrt(0.21 / total)
 
 
 def test_splits_are_padded_sentences_with_token_weights(workload):
