@@ -59,7 +59,7 @@ BATCH_SIZES = {
     'kspace_unet': 32,
     'shapes_vit': 32,
     'ctc_conformer': 64,
-    'ctc_lstm': 64,
+    'ctc_lstm': 16,
     'molgraph_gnn': 128,
     'seq2seq_transformer': 32,
 }
