@@ -137,7 +137,9 @@ def test_evals_do_not_change_the_raw_trajectory(name):
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
-@pytest.mark.parametrize('name', SUBMISSIONS)
+@pytest.mark.parametrize('name', [
+    pytest.param('nadamw', marks=pytest.mark.slow), 'nadamw_ema',
+    'nadamw_lawa', pytest.param('schedule_free_adamw', marks=pytest.mark.slow)])
 def test_restore_after_prepare_for_eval_resumes_the_same_trajectory(name):
   load(name)
   straight, evals = drive(name, POINTS[name], num_steps=24, eval_every=6)

@@ -22,6 +22,11 @@ from localperf.workloads import base
 # Workloads whose batches are {'inputs': array, 'targets': class ids or
 # click labels}, the ones a shared numpy loss and accuracy can check.
 FLAT = ('mnist1d', 'ctr_dlrm', 'shapes_vit')
+# The two that compile fast; the others' costly checks are in the slow suite.
+QUICK = ('mnist1d', 'ctr_dlrm')
+QUICK_OR_SLOW = [name if name in QUICK else
+                 pytest.param(name, marks=pytest.mark.slow)
+                 for name in registry.WORKLOAD_NAMES]
 
 
 def test_registry_names_and_unknown_name():
@@ -125,8 +130,10 @@ def test_train_queue_yields_sharded_global_batches(initialised):
                             jax.tree.leaves(next(queue))[0])
 
 
-def test_model_fn_dropout_only_in_training(initialised):
-  workload, params, model_state = initialised
+@pytest.mark.parametrize('name', QUICK_OR_SLOW)
+def test_model_fn_dropout_only_in_training(name):
+  workload = registry.get_workload(name)
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
   params = _perturbed(params)
   batch = next(workload._build_input_queue(  # pylint: disable=protected-access
       jax.random.PRNGKey(1), 'train', '', 32))
