@@ -25,8 +25,9 @@ runner's own pitfalls (AlgoPerf v0.6):
 - importing `submission_runner.py` overwrites `XLA_FLAGS`, so
   `--xla_force_host_platform_device_count` there is lost; JAX_NUM_CPU_DEVICES
   sets the number of host devices instead (a warning says so).
-- orbax-checkpoint 0.12.x cannot save a multi-device checkpoint with
-  jax 0.7.x (0.11.x can): refused before launch on more than one device.
+- orbax-checkpoint 0.11.40 and 0.12.x cannot save a multi-device checkpoint
+  with jax 0.7.x (0.11.20 can): refused before launch on more than one
+  device.
 - AlgoPerf's resume crashes for every JAX submission at v0.6 head (its
   checkpoint_utils restores `eval_results` as None, and `replicate` adds a
   device axis the restored params lack), whichever submission runs, and no
@@ -40,11 +41,12 @@ rules.
 import json
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
 import types
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 from absl import logging
@@ -290,15 +292,25 @@ def device_count(python: str) -> int:
   return int(out.splitlines()[-1]) if out else 0
 
 
-def check_orbax(python: str) -> None:
-  """ValueError if orbax-checkpoint 0.12.x, jax 0.7.x and several devices.
+# Seen with jax 0.7.0 on 4 CPU devices: orbax-checkpoint 0.11.20 saves the
+# runner's checkpoints; 0.11.40 and 0.12.x fail (`jax.sharding.set_mesh`).
+ORBAX_KNOWN_GOOD = '0.11.20'
+ORBAX_FIRST_KNOWN_BAD = (0, 11, 40)
 
-  That orbax cannot save a multi-device checkpoint with that jax (0.11.x
-  can), and AlgoPerf's runner checkpoints at every eval.
+
+def _version_tuple(version: str) -> Tuple[int, ...]:
+  return tuple(int(p) for p in re.findall(r'\d+', version)[:3])
+
+
+def check_orbax(python: str) -> None:
+  """ValueError if orbax-checkpoint >= 0.11.40, jax 0.7.x and several devices.
+
+  Those orbax releases cannot save a multi-device checkpoint with that jax
+  (0.11.20 can), and AlgoPerf's runner checkpoints at every eval.
   """
   versions = package_versions(python)
   orbax, jax_version = versions.get('orbax-checkpoint'), versions.get('jax')
-  if not ((orbax or '').startswith('0.12.')
+  if not (orbax and _version_tuple(orbax) >= ORBAX_FIRST_KNOWN_BAD
           and (jax_version or '').startswith('0.7.')):
     return
   devices = device_count(python)
@@ -306,8 +318,8 @@ def check_orbax(python: str) -> None:
     raise ValueError(
         f'orbax-checkpoint {orbax} cannot save the checkpoints of a '
         f'{devices}-device run with jax {jax_version}, and AlgoPerf\'s runner '
-        "saves one at every eval; install 0.11.x: pip install "
-        "'orbax-checkpoint<0.12'.")
+        "saves one at every eval; install the release seen to work: pip "
+        f"install 'orbax-checkpoint=={ORBAX_KNOWN_GOOD}'.")
 
 
 def xla_flags_warning(environ: Dict[str, str]) -> Optional[str]:

@@ -288,18 +288,20 @@ def test_existing_logs_need_overwrite(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize('versions, devices, refused', [
     ({'jax': '0.7.0', 'orbax-checkpoint': '0.12.8'}, 4, True),
     ({'jax': '0.7.0', 'orbax-checkpoint': '0.12.8'}, 1, False),
-    ({'jax': '0.7.0', 'orbax-checkpoint': '0.11.28'}, 4, False),
+    ({'jax': '0.7.0', 'orbax-checkpoint': '0.11.40'}, 4, True),
+    ({'jax': '0.7.0', 'orbax-checkpoint': '0.11.20'}, 4, False),
     ({'jax': '0.10.2', 'orbax-checkpoint': '0.12.8'}, 4, False),
     ({'jax': '0.7.0', 'orbax-checkpoint': None}, 4, False),
 ])
-def test_orbax_0_12_with_jax_0_7_on_several_devices_is_refused(
+def test_orbax_from_0_11_40_with_jax_0_7_on_several_devices_is_refused(
     monkeypatch, versions, devices, refused):
   monkeypatch.setattr(run_algoperf, 'package_versions', lambda _: versions)
   monkeypatch.setattr(run_algoperf, 'device_count', lambda _: devices)
   if refused:
     with pytest.raises(ValueError, match=(
-        r"orbax-checkpoint 0.12.8 cannot save the checkpoints of a 4-device "
-        r"run with jax 0.7.0.*pip install 'orbax-checkpoint<0.12'")):
+        rf"orbax-checkpoint {versions['orbax-checkpoint']} cannot save the "
+        r"checkpoints of a 4-device "
+        r"run with jax 0.7.0.*pip install 'orbax-checkpoint==0.11.20'")):
       CHECK_ORBAX('python3')
   else:
     CHECK_ORBAX('python3')
