@@ -56,7 +56,7 @@ BATCH_SIZES = {
     # localperf's CPU workloads.
     'mnist1d': 128,
     'ctr_dlrm': 256,
-    'kspace_unet': 32,
+    'kspace_unet': 8,
     'shapes_vit': 32,
     'ctc_conformer': 64,
     'ctc_lstm': 16,
