@@ -60,7 +60,7 @@ BATCH_SIZES = {
     'shapes_vit': 32,
     'ctc_conformer': 64,
     'ctc_lstm': 16,
-    'molgraph_gnn': 128,
+    'molgraph_gnn': 32,
     'seq2seq_transformer': 32,
 }
 

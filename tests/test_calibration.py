@@ -100,7 +100,7 @@ def test_bad_flags_exit_2(capsys):
 # docstring reports them); speed depends on the machine's load, so it is
 # reported by `scripts/calibrate` and not pinned here.
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['ctr_dlrm'])
+@pytest.mark.parametrize('name', ['ctr_dlrm', 'molgraph_gnn'])
 def test_recalibrated_workload_passes_r1_to_r4(name):
   report = cal.calibrate(name)
   checks = {c.name: c for c in report.checks}

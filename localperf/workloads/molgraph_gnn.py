@@ -17,9 +17,9 @@ split along the graph axis.
 Targets: 12 binary motif tasks computed exactly from the graph (`TASKS`:
 ring sizes, two or more rings, an O on a ring, C=O, N-O, a degree-3 N, a
 degree-4 C, a C bonded to both N and O, an aromatic N, two rings joined by a
-bond); base rates 0.18 to 0.53. 5% of labels are flipped, so the task is not
-perfectly learnable: ranking by the clean labels (the Bayes ranking) scores
-a validation mAP of 0.885. 10% of labels are missing: target 0 with 'weights'
+bond); base rates 0.18 to 0.53. 10% of labels are flipped, so the task is
+not perfectly learnable: ranking by the clean labels (the Bayes ranking)
+scores a validation mAP of 0.798. 10% of labels are missing: target 0 with 'weights'
 0 per label, the (B, 12) mask AlgoPerf's ogbg pipeline hands `loss_fn` as
 `mask_batch` (eval padding rows get weight 0 on every label).
 
@@ -44,24 +44,24 @@ AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds (sklearn's
 `average_precision_score`), averaged over the tasks with both a positive and
 a negative valid label; 'loss' is the mean over valid labels, as ogbg's.
 
-Calibration (2 CPU cores shared with ~4 other jobs, load average 7-8; jax
-0.10.2): `submissions/nadamw` at the first point of its
-`tuning_search_space.json` (learning_rate 0.001308, one_minus_beta1 0.02687,
-beta2 0.99812, weight_decay 0.16375, warmup_factor 0.1, label_smoothing 0.1,
-dropout 0), batch 128 graphs, rng_seed 0, an eval every 100 steps, step_hint
-1200. Validation mAP: 0.632 at step 200, 0.747 at 500, 0.7738 at 800, 0.7796
-at 900 (first above 0.7775), 0.7823 at 1000, 0.7836 at 1200; test mAP 0.7786
-at 900 (target 0.776). So both targets are met at 75% of `step_hint`; with
-the pinned jax 0.7.0 the same trial reads 0.7783 / 0.7770 at step 900, also
-past both targets. Under that load 900 steps took 74 s of submission time
-(the trial, with data generation, compilation and 9 evals, 108 s; its CPU
-time 54 s). A train step costs 31 ms of CPU time (mnist1d's: 7 ms) and ran
-at 20-23 ms a step while the load dipped, so an unloaded trial of
-`step_hint` steps with its evals should take about 50-60 s; the budget,
-180 s, is 3x that. Data generation takes about 2 s. Reproduce:
+Calibration (issue 12; `localperf/calibration.py` states the checks):
+reference point 4 of `submissions/nadamw/tuning_search_space.json`
+(learning_rate 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3
+steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label
+smoothing, no dropout), batch 32 graphs, step_hint 6000 (12 epochs), rng_seed
+0, an eval every 120 steps (2%). Validation mAP of the cosine run: 0.7535 at
+step 3000 (50%), 0.7681 at 4200 (70%), 0.7755 at 6000; it first exceeds the
+target 0.761 at step 3360, 0.56 of step_hint, where the paper's NadamW met
+ogbg's (R4); the test mAP there is 0.7673 (test target 0.767). Warmup then a
+constant learning rate first exceeds 0.761 at step 4320 (1.29x) and ends
+at 0.7683 (R1). The EMA (0.9) and LAWA (L=20) over 60 steps (8.2 memories,
+R3) beat the raw weights at 50% (0.7539, 0.7545 vs 0.7535) and at 70%
+(0.7710, 0.7705 vs 0.7681) (R2). The GNN stays below the Bayes ranking
+(0.798). 6000 steps with their raw evals: 172-278 s wall on 2 cores shared
+with load average 14-20, 65-69 s of CPU time (single-threaded XLA).
+Reproduce:
 
-  python -m scripts.run_local --workload=molgraph_gnn --submissions=nadamw \
-      --eval_every_n_steps=100
+  python -m scripts.calibrate --workload=molgraph_gnn
 """
 
 import bisect
@@ -91,7 +91,7 @@ TASKS = ('ring_3_or_4', 'ring_5', 'ring_6', 'two_rings', 'o_on_ring',
          'carbonyl', 'n_o_bond', 'tertiary_n', 'quaternary_c', 'n_c_o',
          'aromatic_n', 'linked_rings')
 _NUM_TASKS = len(TASKS)
-_LABEL_FLIP_PROB = 0.05
+_LABEL_FLIP_PROB = 0.1
 _LABEL_MISSING_PROB = 0.1
 
 _LATENT_DIM = 24
@@ -343,16 +343,17 @@ class MolgraphGnnWorkload(base.LocalWorkload):
 
   target_metric_name = 'mean_average_precision'
   minimize_target_metric = False
-  validation_target_value = 0.7775
-  test_target_value = 0.776
+  validation_target_value = 0.761
+  test_target_value = 0.767
   loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
-  step_hint = 1200
-  max_allowed_runtime_sec = 180
+  step_hint = 6000
+  reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
+  max_allowed_runtime_sec = 300
   eval_period_time_sec = 3
   eval_batch_size = 1024
   num_train_examples = 16_384
-  num_validation_examples = 4096
-  num_test_examples = 4096
+  num_validation_examples = 2048
+  num_test_examples = 2048
 
   def _generate_splits(self) -> base.Splits:
     return {name: make_split(getattr(self, f'num_{name}_examples'), seed)
