@@ -35,8 +35,8 @@ at validation loss 0.3112, warmup then a constant learning rate hovers at
 where the paper's NadamW met criteo1tb's at 0.77 (R4); the test loss there is
 0.3083 (test target 0.3085). The teacher's floor is 0.2926 (validation) and
 0.2849 (test); the base click rate 0.364. 3000 steps with their raw evals
-took 62.6 s on 2 cores shared with load average 15-19 (single-threaded XLA).
-Reproduce:
+took 63-93 s wall on 2 cores shared with load average 15-20, 11.9 s of CPU
+time (single-threaded XLA). Reproduce:
 
   python -m scripts.calibrate --workload=ctr_dlrm
 """
