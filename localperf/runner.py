@@ -136,9 +136,12 @@ def plan_trials(workload_name: str, submission_path: str,
                 tuning_ruleset: str = 'external',
                 tuning_search_space: Optional[str] = None,
                 num_tuning_trials: int = 1,
-                rng_seed: Optional[int] = None) -> RunPlan:
+                rng_seed: Optional[int] = None,
+                trial_point: Optional[int] = None) -> RunPlan:
   """Checks all inputs of a run and samples its hyperparameters.
 
+  `trial_point` (1-based) runs only that point of a list search space, as
+  trial `trial_point` (instead of its first `num_tuning_trials` points).
   Raises ValueError naming the bad input (workload, submission, ruleset,
   search space, batch size) before anything is trained.
   """
@@ -170,8 +173,18 @@ def plan_trials(workload_name: str, submission_path: str,
       raise ValueError('tuning_search_space: the external ruleset needs a '
                        'search space JSON file.')
     space = search_space.load_search_space(tuning_search_space)
-    points = search_space.generate_search(space, num_tuning_trials, rng_seed)
-    trials = [TrialPlan(i + 1, p) for i, p in enumerate(points)]
+    if trial_point is None:
+      points = search_space.generate_search(space, num_tuning_trials,
+                                            rng_seed)
+      trials = [TrialPlan(i + 1, p) for i, p in enumerate(points)]
+    else:
+      if not isinstance(space, list) or not 1 <= trial_point <= len(space):
+        raise ValueError(
+            f'trial_point {trial_point}: search space '
+            f'{tuning_search_space!r} must be a list of at least that many '
+            'points.')
+      points = search_space.generate_search(space, trial_point, rng_seed)
+      trials = [TrialPlan(trial_point, points[-1])]
   if submission.check_hyperparameters is not None:
     counterpart = workload_registry.ALGOPERF_COUNTERPART.get(workload_name)
     for trial in trials:

@@ -73,6 +73,11 @@ flags.DEFINE_string(
     flag_values=FLAGS)
 flags.DEFINE_integer('num_tuning_trials', 1, 'Trials per study.',
                      lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_string(
+    'trial_point', None, "Run only this point (1-based) of each submission's "
+    "list search space, as that trial; 'reference': each workload's "
+    '`reference_point` (the NadamW baseline point it is calibrated at).',
+    flag_values=FLAGS)
 flags.DEFINE_integer('num_studies', 1, 'Studies; study k uses rng_seed + k.',
                      lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_string('experiment_dir', './experiments',
@@ -101,6 +106,11 @@ flags.DEFINE_boolean('resume_last_run', False,
 def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
   """The flags' values, checked; exits with status 2 on bad ones."""
   cli.parse(FLAGS, argv, __doc__)
+  point = FLAGS.trial_point
+  if point is not None and point != 'reference' and not (
+      point.isdigit() and int(point) >= 1):
+    cli.usage_error(f"--trial_point must be an integer >= 1 or 'reference', "
+                    f'got {point!r}.')
   if FLAGS.overwrite and FLAGS.resume_last_run:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
                     'replace the experiment or continue it.')
@@ -137,13 +147,26 @@ def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
         for study in range(args.num_studies):
           plan = runner.plan_trials(
               workload, path, args.tuning_ruleset, space,
-              args.num_tuning_trials, args.rng_seed + study)
+              args.num_tuning_trials, args.rng_seed + study,
+              trial_point(args.trial_point, workload))
           jobs.append(Job(submission, workload, study, plan))
     except runner.SubmissionImportError as e:
       print(f'Skipping {submission}: {e}', file=sys.stderr)
   if not jobs:
     raise ValueError('no submission could be loaded.')
   return jobs
+
+
+def trial_point(flag: Optional[str], workload: str) -> Optional[int]:
+  """--trial_point as a number: 'reference' is the workload's own point."""
+  if flag != 'reference':
+    return None if flag is None else int(flag)
+  point = getattr(workload_registry.get_workload(workload), 'reference_point',
+                  None)
+  if point is None:
+    raise ValueError(f'--trial_point=reference: workload {workload!r} names '
+                     'no reference_point.')
+  return point
 
 
 def expand_workloads(names: str) -> List[str]:

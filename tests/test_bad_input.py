@@ -114,6 +114,13 @@ CASES = {
     'negative step limit': (
         ['--max_global_steps=-5'], None,
         '--max_global_steps=-5: -5 is not a positive integer'),
+    'trial point not a number': (
+        ['--trial_point=first'], None,
+        "--trial_point must be an integer >= 1 or 'reference', got 'first'"),
+    'trial point beyond the search space': (
+        [f'--submission_path={NADAMW}', '--trial_point=6'], None,
+        'trial_point 6: search space .* must be a list of at least that '
+        'many points'),
     'unknown flag': (
         ['--num_trials=3'], None, "Unknown command line flag 'num_trials'"),
     'overwrite and resume together': (

@@ -1,7 +1,11 @@
 """The command lines take absl flags as AlgoPerf's scripts do."""
 
+import json
+
 import pytest
 
+from localperf import runner
+from localperf import workloads as registry
 from scripts import run_local
 
 
@@ -45,3 +49,21 @@ def test_help_lists_the_flags_and_exits_0(capsys):
   assert e.value.code == 0
   out = capsys.readouterr().out
   assert '--[no]resume_last_run' in out and '--eval_every_n_steps' in out
+
+
+def test_trial_point_reference_is_the_workloads_own_point():
+  name = 'shapes_vit'
+  expected = registry.get_workload(name).reference_point
+  assert run_local.trial_point('reference', name) == expected
+  assert run_local.trial_point('2', name) == 2
+  assert run_local.trial_point(None, name) is None
+
+
+def test_trial_point_runs_that_point_of_the_list_as_its_trial():
+  space = 'submissions/nadamw/tuning_search_space.json'
+  plan = runner.plan_trials('mnist1d', 'submissions/nadamw/submission.py',
+                            'external', space, rng_seed=0, trial_point=4)
+  with open(space, encoding='utf-8') as f:
+    fourth = json.load(f)[3]
+  [trial] = plan.trials
+  assert trial.index == 4 and trial.hyperparameters._asdict() == fourth
