@@ -14,8 +14,10 @@ their figures and PASS/FAIL (see localperf/calibration.py), writes
   python -m scripts.calibrate --workload=molgraph_gnn --suggest_targets \
       --noconstant_run --max_fraction=0.8
 
-Timings are wall time on this machine as it is loaded; for the speed rule
-run on unloaded cores.
+The speed check is on wall time, so run it on unloaded cores; the CPU time
+of the same run is printed beside it (on a loaded machine, the better guess
+of the unloaded wall time with single-threaded XLA). `--noconstant_run`
+skips R1 and `--max_fraction` < 1 makes R1 and R2 partial: exploration only.
 """
 
 import pathlib
@@ -42,7 +44,8 @@ flags.DEFINE_integer('rng_seed', 0, 'Seed of the runs (external ruleset).',
 flags.DEFINE_float('max_fraction', 1.0, 'Stop both runs at this fraction of '
                    'step_hint (exploration only).', flag_values=FLAGS)
 flags.DEFINE_boolean('constant_run', True, 'Also run the constant-LR '
-                     'schedule (R1).', flag_values=FLAGS)
+                     'schedule (R1; without it R1 is not checked).',
+                     flag_values=FLAGS)
 flags.DEFINE_boolean('suggest_targets', False, 'Print the validation target '
                      'that the cosine run first meets at the paper\'s '
                      'fraction, and the test metric of the raw weights at the '
