@@ -33,10 +33,10 @@ of `step_hint`; paper's imagenet_vit 0.89), 0.5158 at 2400; test 0.4512 at
 (best 0.4698; final 0.4698 vs cosine 0.5158). R2: EMA 0.9 / LAWA L=20 over
 24 steps beat the raw weights at 50% (0.4430 / 0.4348 vs 0.4253) and 70%
 (0.4888 / 0.4825 vs 0.4768). R3: 24 steps = 3.27 momentum memories (7.3).
-Speed: a step costs 6 ms of CPU and a validation pass 0.3 s
-(single-threaded XLA), so a 2400-step run with 50 evals takes about 30 s of
-one core; under load average ~20 on the 2 shared cores the cosine run took
-249 s of wall time. Reproduce (exit status 0 when every check passes):
+Speed: the whole calibration process (both runs, the EMA and LAWA
+evals, data and compilation) took 130 s of CPU with single-threaded XLA, a
+step about 6 ms; under load average ~20 on the 2 shared cores the cosine
+run's steps and raw evals took 299 s of wall time. Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=shapes_vit
 """
