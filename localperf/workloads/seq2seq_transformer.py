@@ -69,8 +69,11 @@ and 76.7 over the second half and ends at 73.2, never reaching 77.5 (R1). The EM
 23 steps (3.1 memories, R3) beat the raw weights at 50% (74.97, 74.18 vs
 73.13) and at 70% (76.25 vs 75.57; LAWA 75.45) (R2). Test BLEU at step 2208:
 78.73 (test target 78.7). The target sits on a flat stretch (77.47
-at 0.84, 77.54 at 0.96): a small change of trajectory moves its first-met
-step. 2300 steps with their raw evals: 308 s wall on 2 cores shared with
+at 0.84, 77.54 at 0.96), so a small change of trajectory moves its first-met
+step: on the pinned jax 0.7.0 the same run reads 72.2 and 75.9 at 50% and
+70% (EMA 74.4, 77.1: R2 holds), ends at 78.2, and first exceeds 77.5 at step
+1748, 0.76 of step_hint, so R4 fails there; the curve's rise over its last
+quarter (about 1 BLEU) is no larger than that spread between runs. 2300 steps with their raw evals: 308 s wall on 2 cores shared with
 load average 14-20, 66.8 s of CPU time (single-threaded XLA). Reproduce:
 
   python -m scripts.calibrate --workload=seq2seq_transformer
