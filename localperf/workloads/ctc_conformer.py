@@ -33,8 +33,8 @@ constant LR never reaches 0.0518 (best 0.0726, final 0.0726 vs cosine
 (0.0664 / 0.0686 vs 0.0739) and 70% (0.0571 / 0.0584 vs 0.0589). R3: 24
 steps = 3.27 momentum memories (7.3). Speed: the cosine run's steps and
 raw evals took 69-76 s of CPU in two runs (single-threaded XLA; 227-529 s
-of wall time at load averages ~14-18 on the 2 shared cores). Reproduce (exit status 0 when every
-check passes):
+of wall time at load averages ~14-18 on the 2 shared cores).
+Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=ctc_conformer
 """

@@ -29,8 +29,8 @@ constant LR never reaches 0.0659 (best 0.0812; final 0.0932 vs cosine
 (0.0801 / 0.0844 vs 0.0909) and 70% (0.0711 / 0.0723 vs 0.0732). R3: 24
 steps = 3.27 momentum memories (7.3). Speed: the cosine run's steps and
 raw evals took 34-38 s of CPU in two runs (single-threaded XLA; 114-296 s
-of wall time at load averages ~14-18 on the 2 shared cores). Reproduce (exit status 0 when every
-check passes):
+of wall time at load averages ~14-18 on the 2 shared cores).
+Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=ctc_lstm
 """

@@ -43,7 +43,8 @@ over 24 steps beat the raw weights at 50% (0.8816 / 0.8810 vs 0.8743) and
 70% (0.8906 / 0.8906 vs 0.8840). R3: 24 steps = 3.27 momentum memories
 (7.3). Speed: the cosine run's steps and raw evals took 58-59 s of CPU in
 two runs (single-threaded XLA; 176-331 s of wall time at load averages
-~14-18 on the 2 shared cores). Reproduce (exit status 0 when every check passes):
+~14-18 on the 2 shared cores).
+Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=kspace_unet
 """

@@ -36,7 +36,8 @@ of `step_hint`; paper's imagenet_vit 0.89), 0.5158 at 2400; test 0.4512 at
 Speed: the whole calibration process (both runs, the EMA and LAWA
 evals, data and compilation) took 130 s of CPU with single-threaded XLA, a
 step about 6 ms; under load average ~20 on the 2 shared cores the cosine
-run's steps and raw evals took 299 s of wall time. Reproduce (exit status 0 when every check passes):
+run's steps and raw evals took 299 s of wall time.
+Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=shapes_vit
 """
