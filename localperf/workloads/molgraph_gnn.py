@@ -57,9 +57,11 @@ constant learning rate first exceeds 0.761 at step 4320 (1.29x) and ends
 at 0.7683 (R1). The EMA (0.9) and LAWA (L=20) over 60 steps (8.2 memories,
 R3) beat the raw weights at 50% (0.7539, 0.7545 vs 0.7535) and at 70%
 (0.7710, 0.7705 vs 0.7681) (R2). The GNN stays below the Bayes ranking
-(0.798). 6000 steps with their raw evals: 172-278 s wall on 2 cores shared
-with load average 14-20, 65-69 s of CPU time (single-threaded XLA).
-Reproduce:
+(0.798). On the pinned jax 0.7.0 all four hold too: constant first exceeds
+0.761 at 1.64x, EMA/LAWA 0.7548/0.7553 vs 0.7534 and 0.7721/0.7717 vs 0.7707,
+first met at 0.56. 6000 steps with their raw evals: 172-278 s wall on 2
+cores shared with load average 14-20, 65-69 s of CPU time on jax 0.10.2 and
+104 s on jax 0.7.0 (single-threaded XLA). Reproduce:
 
   python -m scripts.calibrate --workload=molgraph_gnn
 """
