@@ -218,7 +218,7 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
                ) -> List[TrialResult]:
   """Runs every trial of `plan`, logging under `log_dir/trial_<k>`."""
   results = []
-  for trial in plan.trials:
+  for i, trial in enumerate(plan.trials):
     rng = jax.random.PRNGKey(plan.rng_seed)
     if plan.tuning_ruleset == 'external':
       rng, _ = jax.random.split(rng, 2)
@@ -229,7 +229,7 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
       if hyperparameters is not None:
         hyperparameters = logs.write_hparams(hyperparameters, trial_dir)
     label = (f'{plan.workload_name} {_submission_name(plan.submission.path)} '
-             f'trial {trial.index}/{len(plan.trials)}')
+             f'trial {trial.index} ({i + 1} of {len(plan.trials)})')
     workload = workload_registry.get_workload(plan.workload_name)
     score, metrics = train_once(
         workload, plan.submission, hyperparameters, rng, plan.rng_seed,
