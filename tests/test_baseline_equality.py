@@ -210,9 +210,13 @@ CHEAP_POINTS = {
     'smoothing_dropout_clip_inactive': EXTRA_POINTS[1],
     'self_tuning': None,
 }
+_SLOW_POINTS = ('smoothing_dropout_clip_inactive', 'self_tuning')
 
 
-@pytest.mark.parametrize('point', CHEAP_POINTS.values(), ids=CHEAP_POINTS)
+@pytest.mark.parametrize('point', [
+    pytest.param(point, id=name,
+                 marks=[pytest.mark.slow] if name in _SLOW_POINTS else [])
+    for name, point in CHEAP_POINTS.items()])
 def test_nadamw_equals_the_baseline_bit_for_bit(point):
   _assert_bitwise_equal(submission_trajectory(point, NUM_STEPS),
                         baseline_trajectory(point, NUM_STEPS))

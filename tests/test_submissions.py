@@ -118,7 +118,8 @@ def _save_and_restore(submission, workload, optimizer_state, params,
 
 
 @pytest.mark.parametrize('name', SUBMISSIONS)
-@pytest.mark.parametrize('self_tuning', [False, True])
+@pytest.mark.parametrize(
+    'self_tuning', [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_runs_as_the_runner_calls_it(name, self_tuning):
   load(name)
   point = None if self_tuning else POINTS[name]

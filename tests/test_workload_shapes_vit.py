@@ -57,6 +57,7 @@ def test_loss_is_masked_smoothed_softmax_cross_entropy(workload,
   assert unmasked['n_valid_examples'] == 6
 
 
+@pytest.mark.slow  # Compiles the eval of all 4000 test images.
 def test_eval_accuracy_and_loss_match_numpy(workload, params):
   """In batches of 384, the last of the 4000 test examples padded."""
   result = workload._eval_model_on_split(

@@ -17,7 +17,6 @@ from localperf import spec
 from localperf import workloads as registry
 from localperf.workloads import speech
 
-NAMES = ('ctc_conformer', 'ctc_lstm')
 TRAIN, EVAL = spec.ForwardPassMode.TRAIN, spec.ForwardPassMode.EVAL
 
 
@@ -60,7 +59,9 @@ def jitted_model_fn(workload, mode, update_batch_norm):
       params, batch, state, mode, rng, update_batch_norm))
 
 
-@pytest.fixture(scope='module', params=NAMES)
+# ctc_lstm's share of these checks runs in the slow suite (it compiles slowly).
+@pytest.fixture(scope='module', params=[
+    'ctc_conformer', pytest.param('ctc_lstm', marks=pytest.mark.slow)])
 def initialised(request):
   workload = registry.get_workload(request.param)
   params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
