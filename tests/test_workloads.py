@@ -24,9 +24,12 @@ from localperf.workloads import base
 FLAT = ('mnist1d', 'ctr_dlrm', 'shapes_vit')
 # The two that compile fast; the others' costly checks are in the slow suite.
 QUICK = ('mnist1d', 'ctr_dlrm')
-QUICK_OR_SLOW = [name if name in QUICK else
-                 pytest.param(name, marks=pytest.mark.slow)
-                 for name in registry.WORKLOAD_NAMES]
+
+
+def quick_or_slow(names):
+  """`names` as parameters, those outside QUICK marked slow."""
+  return [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow)
+          for name in names]
 
 
 def test_registry_names_and_unknown_name():
@@ -130,7 +133,7 @@ def test_train_queue_yields_sharded_global_batches(initialised):
                             jax.tree.leaves(next(queue))[0])
 
 
-@pytest.mark.parametrize('name', QUICK_OR_SLOW)
+@pytest.mark.parametrize('name', quick_or_slow(registry.WORKLOAD_NAMES))
 def test_model_fn_dropout_only_in_training(name):
   workload = registry.get_workload(name)
   params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
@@ -148,8 +151,10 @@ def test_model_fn_dropout_only_in_training(name):
   assert not np.allclose(run(train, 0.5, 0), run(train, 0.5, 1))
 
 
-def test_batch_norm_statistics_update_only_when_asked(initialised):
-  workload, params, model_state = initialised
+@pytest.mark.parametrize('name', quick_or_slow(registry.WORKLOAD_NAMES))
+def test_batch_norm_statistics_update_only_when_asked(name):
+  workload = registry.get_workload(name)
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
   batch = next(workload._build_input_queue(  # pylint: disable=protected-access
       jax.random.PRNGKey(1), 'train', '', 32))
   train = spec.ForwardPassMode.TRAIN
@@ -199,7 +204,7 @@ def test_eval_model_reports_every_split(initialised):
   assert all(np.isfinite(v) for v in result.values())
 
 
-@pytest.mark.parametrize('name', FLAT)
+@pytest.mark.parametrize('name', quick_or_slow(FLAT))
 def test_eval_model_matches_a_direct_computation(name):
   workload = registry.get_workload(name)
   params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
@@ -276,6 +281,7 @@ print(json.dumps({'devices': jax.device_count(),
 '''
 
 
+@pytest.mark.slow  # The default suite's 4-device case is in test_submissions.
 def test_four_devices_split_batches_and_agree_with_one():
   """Checked on ctr_dlrm, whose loss the script compares."""
   workload = registry.get_workload('ctr_dlrm')
