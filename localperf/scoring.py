@@ -309,19 +309,31 @@ def load_submission(submission_dir: PathLike) -> SubmissionLogs:
 def load_submissions(submission_directory: PathLike,
                      exclude_submissions: Sequence[str] = ()
                      ) -> dict[str, SubmissionLogs]:
-  """Every submission (subfolder) of `submission_directory`, by name."""
+  """Every submission (subfolder) of `submission_directory`, by name.
+
+  Subfolders holding no eval_measurements.csv at any depth (say, the
+  `scores_<time>/` run_local writes beside its submissions) are ignored.
+  """
   directory = pathlib.Path(submission_directory)
   if not directory.is_dir():
     raise ValueError(f'--submission_directory {directory} does not exist.')
-  names = [p.name for p in _subdirs(directory)]
+  names, ignored = [], []
+  for path in _subdirs(directory):
+    has_logs = next(path.rglob('eval_measurements.csv'), None) is not None
+    (names if has_logs else ignored).append(path.name)
+  if ignored:
+    logging.info('%s: ignored folders holding no logs: %s', directory,
+                 ', '.join(ignored))
   unknown = sorted(set(exclude_submissions) - set(names))
   if unknown:
     raise ValueError(f'--exclude_submissions {unknown} are not submissions '
                      f'in {directory}; it holds {names}.')
   names = [name for name in names if name not in exclude_submissions]
   if not names:
-    raise ValueError(f'--submission_directory {directory} holds no submission '
-                     'directories.')
+    raise ValueError(
+        f'--submission_directory {directory} holds no submission directories'
+        + (f' (no eval_measurements.csv in {", ".join(ignored)})'
+           if ignored else '') + '.')
   return {name: load_submission(directory / name) for name in names}
 
 

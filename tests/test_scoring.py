@@ -435,7 +435,9 @@ def test_missing_or_empty_directories(tmp_path):
   with pytest.raises(ValueError, match='holds no submission'):
     scoring.score_submissions(tmp_path)
   (tmp_path / 'a' / 'study_0').mkdir(parents=True)
-  with pytest.raises(ValueError, match=f'{tmp_path / "a"}: no eval_measure'):
+  with pytest.raises(ValueError, match=re.escape(
+      f'{tmp_path} holds no submission directories (no eval_measurements.csv '
+      'in a)')):
     scoring.score_submissions(tmp_path)
 
 

@@ -161,11 +161,21 @@ def test_two_frameworks_of_one_workload_in_a_study_are_named(tmp_path):
     score(tmp_path)
 
 
-def test_folder_without_logs_is_named(tmp_path):
+def test_folder_without_logs_beside_submissions_is_ignored(tmp_path, caplog):
+  """As run_local's scores_<time>/ folders beside its submissions."""
   write_tree(tmp_path)
+  write(tmp_path / 'scores_score' / 'profile.png', 'png')
+  write(tmp_path / 'scores_score' / 'scores.json', '{}')
+  with caplog.at_level(logging.INFO, logger='absl'):
+    scores = score(tmp_path)
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  assert 'ignored folders holding no logs: scores_score' in caplog.text
+
+
+def test_directory_without_any_logs_is_named(tmp_path):
   write(tmp_path / 'plots' / 'profile.png', 'png')
   with pytest.raises(ValueError, match=re.escape(
-      f'{tmp_path / "plots"}: no eval_measurements.csv found')):
+      f'--submission_directory {tmp_path} holds no submission directories')):
     score(tmp_path)
 
 
