@@ -471,6 +471,24 @@ class Scores:
   scores: dict[str, float]
   # Count checks that failed: each may change a score (see count_warnings).
   warnings: list[str] = dataclasses.field(default_factory=list)
+  # submission -> workload -> study -> time to target (inf if never).
+  study_times: dict[str, dict[str, dict[str, float]]] = dataclasses.field(
+      default_factory=dict)
+
+  def paired_ratios(self, name: str, baseline: str,
+                    workload: str) -> np.ndarray:
+    """t_name(study) / t_baseline(study) over the studies both ran.
+
+    Studies pair by name, so the same seed's runs are compared (run_local
+    and run_algoperf give study i the same seed for every submission). A
+    ratio is inf where only `name` missed the target, 0 where only the
+    baseline did, nan where both did.
+    """
+    ours = self.study_times.get(name, {}).get(workload, {})
+    theirs = self.study_times.get(baseline, {}).get(workload, {})
+    with np.errstate(invalid='ignore', divide='ignore'):
+      return np.array([ours[s] / theirs[s] for s in sorted(ours)
+                       if s in theirs])
 
   def speedups(self, baseline: str, self_tuning_ruleset: bool = False
                ) -> dict[str, float]:
@@ -563,10 +581,15 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
       logging.info('%s: workloads not scored: %s', name, ', '.join(unscored))
   if strict and warnings:
     raise ValueError(' '.join(warnings) + ' (--strict)')
+  study_times = {
+      name: {w: {study: study_time_to_target(trials, targets[w], time_column)
+                 for study, trials in logs[w].items()}
+             for w in names if w in logs}
+      for name, logs in submissions.items()}
   times = np.array([
-      [workload_time_to_target(logs[w], targets[w], time_column)
-       if w in logs else math.inf for w in names]
-      for logs in submissions.values()])
+      [float(np.median(list(study_times[name][w].values())))
+       if w in study_times[name] else math.inf for w in names]
+      for name in submissions])
   ratios = performance_ratios(apply_held_out_rules(times, names, held_out))
   taus = np.linspace(MIN_TAU, MAX_TAU, NUM_TAU_POINTS)
   profiles = performance_profiles(ratios, taus)
@@ -582,7 +605,8 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
       taus=taus,
       profiles=profiles,
       scores={s: float(v) for s, v in zip(submissions, scores)},
-      warnings=warnings)
+      warnings=warnings,
+      study_times=study_times)
 
 
 def _target(benchmark: Benchmark, workload: str,
@@ -622,6 +646,27 @@ def format_table(scores: Scores) -> str:
         ratio = scores.ratios[i, scores.scored_workloads.index(workload)]
         cell += f' [{ratio:.2f}]' if math.isfinite(ratio) else ' [inf]'
       cells.append(f'{cell:>{max(width, 20)}}')
+    lines.append(f'{workload:<32}' + ''.join(cells))
+  return '\n'.join(lines)
+
+
+def format_paired_ratios(scores: Scores, baseline: str) -> str:
+  """Per workload, each submission's median ratio to `baseline` over the
+  studies, with its min-max: `median (min-max) over n`."""
+  others = [s for s in scores.submissions if s != baseline]
+  lines = [f'{scores.time_column} ratio to {baseline} per study (same seed), '
+           'median (min-max) over the studies both ran']
+  lines.append(f'{"workload":<32}' + ''.join(f'{s:>24}' for s in others))
+  for workload in scores.workloads:
+    cells = []
+    for name in others:
+      ratios = scores.paired_ratios(name, baseline, workload)
+      cell = '-'
+      if ratios.size and not np.isnan(ratios).all():
+        finite = ratios[~np.isnan(ratios)]
+        cell = (f'{np.median(finite):.2f} ({finite.min():.2f}-'
+                f'{finite.max():.2f}) /{ratios.size}')
+      cells.append(f'{cell:>24}')
     lines.append(f'{workload:<32}' + ''.join(cells))
   return '\n'.join(lines)
 

@@ -3,16 +3,18 @@ r"""Check that workloads sit in the real workloads' regime (R1-R4, speed).
 For each workload: one NadamW run at the workload's `reference_point` (a
 point of submissions/nadamw/tuning_search_space.json, cosine schedule) of
 step_hint steps with EMA (decay 0.9) and LAWA (L = 20) over 1% of step_hint
-chained beside it, and one with warmup then a constant learning rate; the
-validation metric of the raw, EMA and LAWA weights every
-`--eval_every_fraction` of step_hint. Prints R1-R4 and the speed check with
+chained beside it, and one with warmup then a constant learning rate, at the
+first of `--rng_seeds`; the validation metric of the raw, EMA and LAWA
+weights every `--eval_every_fraction` of step_hint; and a raw cosine run at
+each further seed, for R4's median first-met step. Prints R1-R4 and the speed check with
 their figures and PASS/FAIL (see localperf/calibration.py), writes
 <output_dir>/<workload>.png, and exits with status 1 if any check fails.
 
   python -m scripts.calibrate --workload=ctr_dlrm
   python -m scripts.calibrate --workloads=paper_seven
   python -m scripts.calibrate --workload=molgraph_gnn --suggest_targets \
-      --noconstant_run --max_fraction=0.8
+      --noconstant_run
+  python -m scripts.calibrate --workload=ctr_dlrm --rng_seeds=0  # one seed
 
 The speed check is on wall time, so run it on unloaded cores; the CPU time
 of the same run is printed beside it (on a loaded machine, the better guess
@@ -39,8 +41,10 @@ flags.DEFINE_string(
 flags.DEFINE_float('eval_every_fraction', 0.02,
                    'Steps between evals as a fraction of step_hint; must '
                    'divide 0.5 and 0.7 of step_hint.', flag_values=FLAGS)
-flags.DEFINE_integer('rng_seed', 0, 'Seed of the runs (external ruleset).',
-                     flag_values=FLAGS)
+flags.DEFINE_list('rng_seeds', [str(s) for s in calibration.DEFAULT_SEEDS],
+                  'Seeds (external ruleset): the first for the averaged '
+                  'and the constant-LR runs, all for R4\'s median.',
+                  flag_values=FLAGS)
 flags.DEFINE_float('max_fraction', 1.0, 'Stop both runs at this fraction of '
                    'step_hint (exploration only).', flag_values=FLAGS)
 flags.DEFINE_boolean('constant_run', True, 'Also run the constant-LR '
@@ -68,6 +72,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       cli.usage_error(f'--workloads must name workloads among '
                       f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
                       f'paper_seven, got {name!r}')
+  try:
+    seeds = [int(s) for s in FLAGS.rng_seeds]
+  except ValueError:
+    seeds = []
+  if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+    cli.usage_error('--rng_seeds must be distinct integers >= 0, e.g. '
+                    f'0,1,2, got {",".join(FLAGS.rng_seeds)!r}')
   if not 0.0 < FLAGS.max_fraction <= 1.0:
     cli.usage_error(f'--max_fraction must be in (0, 1], got '
                     f'{FLAGS.max_fraction}')
@@ -83,7 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   for name in names:
     report = calibration.calibrate(
         name, eval_every_fraction=FLAGS.eval_every_fraction,
-        rng_seed=FLAGS.rng_seed, max_fraction=FLAGS.max_fraction,
+        rng_seeds=seeds, max_fraction=FLAGS.max_fraction,
         constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
         log=logging.info)
     print(calibration.format_report(report))

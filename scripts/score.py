@@ -120,6 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   print(scoring.format_table(scores))
   print()
   if speedups is not None:
+    print(scoring.format_paired_ratios(scores, FLAGS.baseline))
+    print()
     for name, value in speedups.items():
       if name == FLAGS.baseline:
         continue

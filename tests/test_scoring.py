@@ -237,6 +237,27 @@ def test_median_over_studies(tmp_path, study_times, median):
   assert score(tmp_path, workloads=['criteo1tb']).times[0, 0] == median
 
 
+def test_paired_ratios_compare_the_same_study(tmp_path, capsys):
+  # Study i of each submission ran with the same seed: ratios pair them.
+  for i, (ours, theirs) in enumerate([(90, 100), (240, 200), (None, 300),
+                                      (50, None), (None, None)]):
+    for name, t in (('a', ours), ('base', theirs)):
+      if t is None:
+        write_unsolved(tmp_path, name, 'criteo1tb', study=f'study_{i}')
+      else:
+        write_solved(tmp_path, name, 'criteo1tb', t, study=f'study_{i}')
+  write_solved(tmp_path, 'a', 'criteo1tb', 10, study='study_9')  # Unpaired.
+  scores = score(tmp_path, workloads=['criteo1tb'])
+  ratios = scores.paired_ratios('a', 'base', 'criteo1tb')
+  np.testing.assert_array_equal(ratios[:4], [0.9, 1.2, math.inf, 0.0])
+  assert ratios.size == 5 and math.isnan(ratios[4])
+  status, out, _ = run_cli(capsys, '--submission_directory', tmp_path,
+                           '--workloads=criteo1tb', '--baseline=base')
+  assert status == 0
+  # Median of (0.9, 1.2, inf, 0) is 1.05; min 0, max inf; 5 studies paired.
+  assert re.search(r'criteo1tb\s+1\.05 \(0\.00-inf\) /5', out), out
+
+
 def test_time_column_global_step(tmp_path):
   # a meets criteo at step 50 (time 100), b at step 20 (time 250): by time
   # b has ratio 2.5, by step a has; the other scores 1.
