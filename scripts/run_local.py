@@ -9,7 +9,7 @@ AlgoPerf-style logs, `validation_curves.png` and `scores_<time>/` (scores.json,
 performance profiles) under ./experiments/<experiment_name>/.
 
   python -m scripts.run_local
-  python -m scripts.run_local --workloads=paper_seven --eval_every_n_steps=50
+  python -m scripts.run_local --workloads=paper_seven --eval_every_fraction=0.02
   python -m scripts.run_local --workloads=mnist1d,ctr_dlrm --num_studies=3 \
       --eval_every_n_steps=100
   python -m scripts.run_local --submission_path=submissions/nadamw/submission.py \
@@ -92,6 +92,10 @@ flags.DEFINE_integer(
     'eval_every_n_steps', None, 'Evaluate every n steps instead of every '
     'eval_period_time_sec of wall time (exact, repeatable).', lower_bound=1,
     flag_values=FLAGS)
+flags.DEFINE_float(
+    'eval_every_fraction', None, 'Evaluate every round(fraction * step_hint) '
+    'steps of each workload (exact, repeatable; excludes '
+    '--eval_every_n_steps).', flag_values=FLAGS)
 flags.DEFINE_boolean('save_checkpoints', True,
                      'Checkpoint at every eval (--nosave_checkpoints: never).',
                      flag_values=FLAGS)
@@ -111,6 +115,13 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
       point.isdigit() and int(point) >= 1):
     cli.usage_error(f"--trial_point must be an integer >= 1 or 'reference', "
                     f'got {point!r}.')
+  fraction = FLAGS.eval_every_fraction
+  if fraction is not None and FLAGS.eval_every_n_steps is not None:
+    cli.usage_error('--eval_every_fraction and --eval_every_n_steps exclude '
+                    'each other: give one eval cadence.')
+  if fraction is not None and not 0.0 < fraction <= 1.0:
+    cli.usage_error(f'--eval_every_fraction must be in (0, 1], got '
+                    f'{fraction}.')
   if FLAGS.overwrite and FLAGS.resume_last_run:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
                     'replace the experiment or continue it.')
@@ -119,6 +130,14 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
     values['experiment_name'] = datetime.datetime.now().strftime(
         'run_local-%Y-%m-%d-%H-%M-%S')
   return types.SimpleNamespace(**values)
+
+
+def eval_every_n_steps(args: types.SimpleNamespace,
+                       workload) -> Optional[int]:
+  """The exact eval cadence for `workload`, None for wall-time evals."""
+  if args.eval_every_fraction is None:
+    return args.eval_every_n_steps
+  return max(1, round(args.eval_every_fraction * workload.step_hint))
 
 
 class Job(NamedTuple):
@@ -316,9 +335,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   outcomes: Dict[tuple, List[Outcome]] = {}
   start = time.time()
   for job, log_dir in zip(jobs, log_dirs):
+    workload = workload_registry.get_workload(job.workload)
     settings = runner.TrialSettings(
         max_global_steps=args.max_global_steps,
-        eval_every_n_steps=args.eval_every_n_steps,
+        eval_every_n_steps=eval_every_n_steps(args, workload),
         save_checkpoints=args.save_checkpoints,
         flags=dict(vars(args), workload=job.workload,
                    submission_path=job.plan.submission.path,
@@ -326,7 +346,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     progress = ProgressLine()
     results = runner.run_trials(job.plan, log_dir, settings,
                                 progress=progress)
-    workload = workload_registry.get_workload(job.workload)
     outcome = study_outcome(workload, results)
     progress.done(f'{job.workload} {job.submission} study {job.study}: '
                   f'{_fmt(outcome.steps_to_target, 0)} steps, '

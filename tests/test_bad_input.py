@@ -111,6 +111,12 @@ CASES = {
     'zero eval interval': (
         ['--eval_every_n_steps=0'], None,
         '--eval_every_n_steps=0: 0 is not a positive integer'),
+    'eval fraction above one': (
+        ['--eval_every_fraction=1.5'], None,
+        r'--eval_every_fraction must be in \(0, 1\], got 1.5'),
+    'two eval cadences': (
+        ['--eval_every_fraction=0.02', '--eval_every_n_steps=5'], None,
+        '--eval_every_fraction and --eval_every_n_steps exclude each other'),
     'negative step limit': (
         ['--max_global_steps=-5'], None,
         '--max_global_steps=-5: -5 is not a positive integer'),

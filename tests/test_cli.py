@@ -67,3 +67,15 @@ def test_trial_point_runs_that_point_of_the_list_as_its_trial():
     fourth = json.load(f)[3]
   [trial] = plan.trials
   assert trial.index == 4 and trial.hyperparameters._asdict() == fourth
+
+
+def test_eval_every_fraction_is_that_share_of_each_step_hint():
+  args = run_local.parse_flags(['--eval_every_fraction=0.02'])
+  for name, every in (('ctr_dlrm', 60), ('molgraph_gnn', 120),
+                      ('seq2seq_transformer', 46)):
+    assert registry.get_workload(name).step_hint * 0.02 == every
+    workload = registry.get_workload(name)
+    assert run_local.eval_every_n_steps(args, workload) == every
+  args = run_local.parse_flags(['--eval_every_n_steps=7'])
+  mnist1d = registry.get_workload('mnist1d')
+  assert run_local.eval_every_n_steps(args, mnist1d) == 7
