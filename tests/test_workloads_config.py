@@ -62,6 +62,13 @@ def _all_search_spaces():
 # External tuning.
 
 
+def test_local_comparison_runs_schedule_free_at_nadamw_point_4():
+  # The analogues' reference point (baseline point 4) plus the leaderboard
+  # entry's weight_lr_power 2 (issue 12, item 3).
+  points = _load(CONFIG / 'local_comparison' / 'schedule_free_adamw.json')
+  assert points == [{**BASELINE_POINT_4, 'weight_lr_power': 2.0}]
+
+
 @pytest.mark.parametrize('name', SUBMISSIONS)
 def test_search_space_beside_submission_matches_config(name):
   beside = _load(REPO / 'submissions' / name / 'tuning_search_space.json')
