@@ -88,6 +88,12 @@ flags.DEFINE_integer('rng_seed', 0, 'Seed of study 0.', flag_values=FLAGS)
 flags.DEFINE_integer('max_global_steps', None,
                      'Stop each trial after this many steps.', lower_bound=1,
                      flag_values=FLAGS)
+flags.DEFINE_float(
+    'max_steps_fraction', None, 'Stop each trial after round(fraction * '
+    'step_hint) steps of its workload (excludes --max_global_steps); past '
+    'step_hint a cosine schedule has decayed to 0, so later evals of a '
+    'decaying submission cannot change its steps to target.',
+    flag_values=FLAGS)
 flags.DEFINE_integer(
     'eval_every_n_steps', None, 'Evaluate every n steps instead of every '
     'eval_period_time_sec of wall time (exact, repeatable).', lower_bound=1,
@@ -122,6 +128,13 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
   if fraction is not None and not 0.0 < fraction <= 1.0:
     cli.usage_error(f'--eval_every_fraction must be in (0, 1], got '
                     f'{fraction}.')
+  if (FLAGS.max_steps_fraction is not None
+      and FLAGS.max_global_steps is not None):
+    cli.usage_error('--max_steps_fraction and --max_global_steps exclude '
+                    'each other: give one step limit.')
+  if FLAGS.max_steps_fraction is not None and FLAGS.max_steps_fraction <= 0:
+    cli.usage_error(f'--max_steps_fraction must be > 0, got '
+                    f'{FLAGS.max_steps_fraction}.')
   if FLAGS.overwrite and FLAGS.resume_last_run:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
                     'replace the experiment or continue it.')
@@ -138,6 +151,14 @@ def eval_every_n_steps(args: types.SimpleNamespace,
   if args.eval_every_fraction is None:
     return args.eval_every_n_steps
   return max(1, round(args.eval_every_fraction * workload.step_hint))
+
+
+def max_global_steps(args: types.SimpleNamespace,
+                     workload) -> Optional[int]:
+  """The step limit for `workload`, None for none."""
+  if args.max_steps_fraction is None:
+    return args.max_global_steps
+  return max(1, round(args.max_steps_fraction * workload.step_hint))
 
 
 class Job(NamedTuple):
@@ -337,7 +358,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   for job, log_dir in zip(jobs, log_dirs):
     workload = workload_registry.get_workload(job.workload)
     settings = runner.TrialSettings(
-        max_global_steps=args.max_global_steps,
+        max_global_steps=max_global_steps(args, workload),
         eval_every_n_steps=eval_every_n_steps(args, workload),
         save_checkpoints=args.save_checkpoints,
         flags=dict(vars(args), workload=job.workload,

@@ -117,6 +117,12 @@ CASES = {
     'two eval cadences': (
         ['--eval_every_fraction=0.02', '--eval_every_n_steps=5'], None,
         '--eval_every_fraction and --eval_every_n_steps exclude each other'),
+    'two step limits': (
+        ['--max_steps_fraction=1.2', '--max_global_steps=5'], None,
+        '--max_steps_fraction and --max_global_steps exclude each other'),
+    'zero step fraction': (
+        ['--max_steps_fraction=0'], None,
+        '--max_steps_fraction must be > 0, got 0.0'),
     'negative step limit': (
         ['--max_global_steps=-5'], None,
         '--max_global_steps=-5: -5 is not a positive integer'),

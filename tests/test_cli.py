@@ -79,3 +79,11 @@ def test_eval_every_fraction_is_that_share_of_each_step_hint():
   args = run_local.parse_flags(['--eval_every_n_steps=7'])
   mnist1d = registry.get_workload('mnist1d')
   assert run_local.eval_every_n_steps(args, mnist1d) == 7
+
+
+def test_max_steps_fraction_is_that_share_of_each_step_hint():
+  args = run_local.parse_flags(['--max_steps_fraction=1.25'])
+  assert run_local.max_global_steps(
+      args, registry.get_workload('molgraph_gnn')) == 7500  # 6000 steps.
+  args = run_local.parse_flags(['--max_global_steps=9'])
+  assert run_local.max_global_steps(args, registry.get_workload('mnist1d')) == 9
