@@ -130,7 +130,7 @@ def test_bad_flags_exit_2(capsys):
     assert '--rng_seeds' in capsys.readouterr().err
 
 
-# R1-R4 at each recalibrated workload's reference point (seeds 0, 1, 2, as
+# R1-R4 at each recalibrated workload's reference point (seeds 0-4, as
 # its docstring reports them); speed depends on the machine's load, so it is
 # reported by `scripts/calibrate` and not pinned here.
 @pytest.mark.slow
