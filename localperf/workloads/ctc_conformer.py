@@ -37,6 +37,13 @@ of wall time at load averages ~14-18 on the 2 shared cores).
 Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=ctc_conformer
+
+R4 as `scripts/calibrate` checks it, over seeds 0-4 on 2 cores (the
+trajectories depend on the cores XLA sees; see the README): the cosine runs
+first meet the target 0.0499 at never, 0.86, 0.96, 0.88, 0.94 of
+`step_hint`, median 0.94 (paper's librispeech_conformer 0.94). The seeds end
+further apart than the last tenth of training moves them, so a late target
+is met early by some seeds and never by others.
 """
 
 import flax.linen as nn
@@ -148,8 +155,8 @@ class _Conformer(nn.Module):
 class CtcConformerWorkload(speech.CtcWorkload):
   """Reach a validation WER with a Conformer, CTC and batch norm."""
 
-  validation_target_value = 0.0518
-  test_target_value = 0.0593
+  validation_target_value = 0.0499
+  test_target_value = 0.0577
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   step_hint = 2400
   max_allowed_runtime_sec = 150

@@ -47,6 +47,11 @@ two runs (single-threaded XLA; 176-331 s of wall time at load averages
 Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=kspace_unet
+
+R4 as `scripts/calibrate` checks it, over seeds 0-4 on 2 cores (the
+trajectories depend on the cores XLA sees; see the README): the cosine runs
+first meet the target 0.8897 at 0.72, 0.66, 0.62, 0.58, 0.58 of `step_hint`,
+median 0.62 (paper's fastmri 0.62).
 """
 
 import math
@@ -353,8 +358,8 @@ class KspaceUnetWorkload(base.LocalWorkload):
 
   target_metric_name = 'ssim'
   minimize_target_metric = False
-  validation_target_value = 0.8841
-  test_target_value = 0.883
+  validation_target_value = 0.8897
+  test_target_value = 0.8897
   loss_type = spec.LossType.MEAN_ABSOLUTE_ERROR
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   step_hint = 2400

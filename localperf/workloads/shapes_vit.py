@@ -40,6 +40,13 @@ run's steps and raw evals took 299 s of wall time.
 Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=shapes_vit
+
+R4 as `scripts/calibrate` checks it, over seeds 0-4 on 2 cores (the
+trajectories depend on the cores XLA sees; see the README): the cosine runs
+first meet the target 0.5392 at never, 0.88, 0.78, never, 0.88 of
+`step_hint`, median 0.88 (paper's imagenet_vit 0.89). The seeds end further
+apart than the last tenth of training moves them, so a late target is met
+early by some seeds and never by others.
 """
 
 import flax.linen as nn
@@ -210,8 +217,8 @@ class ShapesVitWorkload(base.LocalWorkload):
 
   target_metric_name = 'accuracy'
   minimize_target_metric = False
-  validation_target_value = 0.507
-  test_target_value = 0.447
+  validation_target_value = 0.5392
+  test_target_value = 0.478
   loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   step_hint = 2400
