@@ -652,10 +652,13 @@ def format_table(scores: Scores) -> str:
 
 def format_paired_ratios(scores: Scores, baseline: str) -> str:
   """Per workload, each submission's median ratio to `baseline` over the
-  studies, with its min-max: `median (min-max) over n`."""
+  studies, with its min-max: `median (min-max) k/n`, over the k of the n
+  paired studies where either met the target."""
   others = [s for s in scores.submissions if s != baseline]
   lines = [f'{scores.time_column} ratio to {baseline} per study (same seed), '
-           'median (min-max) over the studies both ran']
+           'median (min-max) k/n: over the k of n paired studies where either '
+           'met the target (inf: only the baseline did; 0: only the baseline '
+           'missed)']
   lines.append(f'{"workload":<32}' + ''.join(f'{s:>24}' for s in others))
   for workload in scores.workloads:
     cells = []
@@ -665,7 +668,7 @@ def format_paired_ratios(scores: Scores, baseline: str) -> str:
       if ratios.size and not np.isnan(ratios).all():
         finite = ratios[~np.isnan(ratios)]
         cell = (f'{np.median(finite):.2f} ({finite.min():.2f}-'
-                f'{finite.max():.2f}) /{ratios.size}')
+                f'{finite.max():.2f}) {finite.size}/{ratios.size}')
       cells.append(f'{cell:>24}')
     lines.append(f'{workload:<32}' + ''.join(cells))
   return '\n'.join(lines)
