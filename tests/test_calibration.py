@@ -25,11 +25,26 @@ def test_r1_ratio_and_final():
   late = _curve([100, 200, 300, 400], [0.8, 0.6, 0.45, 0.35])  # 400/300.
   early = _curve([100, 200, 300, 400], [0.8, 0.45, 0.33, 0.32])  # 300/300.
   never = _curve([100, 200, 300, 400], [0.8, 0.6, 0.55, 0.5])
-  assert cal.check_r1(cosine, late, 0.42, True).passed  # 1.33 >= 1.15.
-  assert not cal.check_r1(cosine, early, 0.42, True).passed
-  assert cal.check_r1(cosine, never, 0.42, True).passed
+  assert cal.check_r1([cosine], late, 0.42, True).passed  # 1.33 >= 1.15.
+  assert not cal.check_r1([cosine], early, 0.42, True).passed
+  assert cal.check_r1([cosine], never, 0.42, True).passed
   better_final = _curve([100, 200, 300, 400], [0.8, 0.6, 0.5, 0.29])
-  assert not cal.check_r1(cosine, better_final, 0.42, True).passed
+  assert not cal.check_r1([cosine], better_final, 0.42, True).passed
+
+
+def test_r1_takes_the_cosine_runs_median_step_over_seeds():
+  steps = [100, 200, 300, 400]
+  cosine_never = _curve(steps, [0.9, 0.6, 0.5, 0.41])  # Misses 0.4.
+  cosine_early = _curve(steps, [0.9, 0.35, 0.3, 0.3])  # Meets 0.4 at 200.
+  cosine_late = _curve(steps, [0.9, 0.6, 0.38, 0.3])  # At 300.
+  constant = _curve(steps, [0.8, 0.6, 0.55, 0.5])  # Never; ends > 0.41.
+  seeds = [cosine_never, cosine_early, cosine_late]  # Median step 300.
+  check = cal.check_r1(seeds, constant, 0.4, True)
+  assert check.passed and '300' in check.summary
+  # The first seed alone never meets it: no ratio, so R1 cannot hold.
+  assert not cal.check_r1([cosine_never], constant, 0.4, True).passed
+  late_constant = _curve(steps, [0.8, 0.6, 0.39, 0.35])  # 300 / 300.
+  assert not cal.check_r1(seeds, late_constant, 0.4, True).passed
 
 
 def test_r2_needs_an_averager_ahead_at_both_points():
