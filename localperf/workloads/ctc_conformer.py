@@ -25,9 +25,10 @@ averaging can be measured): reference point 4 of
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor
 0.02, dropout 0; CTC ignores label smoothing), batch 32, step_hint 2400,
 rng_seed 0, validation WER every 48 steps (2%). Cosine run: 0.0739 at 50%,
-0.0589 at 70%, 0.0520 at 1920, 0.0516 at 2256 (first below the target
-0.0518, 0.94 of `step_hint`; paper's librispeech_conformer 0.94), 0.0520
-at 2400; test WER 0.0592 at 2256 (test target 0.0593). R1: warmup then
+0.0589 at 70%, 0.0516 at 2256, 0.0520 at 2400 (seed 0 never meets the
+target 0.0499; R4 below takes the median over seeds). Test target 0.0577:
+the median over seeds 0-4 of the test WER where each first meets the
+validation target (0.0567 to 0.0582). R1: warmup then
 constant LR never reaches 0.0518 (best 0.0726, final 0.0726 vs cosine
 0.0520). R2: EMA 0.9 / LAWA L=20 over 24 steps beat the raw weights at 50%
 (0.0664 / 0.0686 vs 0.0739) and 70% (0.0571 / 0.0584 vs 0.0589). R3: 24
