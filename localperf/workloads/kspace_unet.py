@@ -38,8 +38,8 @@ every 48 steps (2%). Cosine run: 0.8743 at 50%, 0.8840 at 70%, first above
 the target 0.8897 at 1728 (0.72 of `step_hint`; R4 below takes the median
 over seeds), 0.8953 at 2400. Test target 0.8897: the median over seeds 0-4
 of the test SSIM where each first meets the validation target (0.8882 to
-0.8921). R1: warmup then constant LR first passes 0.8841 at 2064, 1.34x the
-cosine run's steps (final 0.8804 vs cosine 0.8953). R2: EMA 0.9 / LAWA L=20
+0.8921). R1: warmup then constant LR never reaches 0.8897
+(final 0.8804 vs cosine 0.8953). R2: EMA 0.9 / LAWA L=20
 over 24 steps beat the raw weights at 50% (0.8816 / 0.8810 vs 0.8743) and
 70% (0.8906 / 0.8906 vs 0.8840). R3: 24 steps = 3.27 momentum memories
 (7.3). Speed: the cosine run's steps and raw evals took 58-59 s of CPU in

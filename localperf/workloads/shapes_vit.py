@@ -26,18 +26,17 @@ averaging can be measured): reference point 4 of
 `submissions/nadamw/tuning_search_space.json` (learning_rate 0.004958,
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor
 0.02, label smoothing and dropout 0), batch 32, step_hint 2400, rng_seed 0,
-validation accuracy every 48 steps (2%). Cosine run: 0.4253 at 50%, 0.4768
-at 70%, 0.5158 at 2400 (seed 0 never meets the target 0.5392; R4 below takes
-the median over seeds). Test target 0.478: the median over seeds 0-4 of the
-test accuracy where each first meets the validation target (0.4672 to
-0.4785). R1: warmup then constant LR never reaches 0.507
-(best 0.4698; final 0.4698 vs cosine 0.5158). R2: EMA 0.9 / LAWA L=20 over
-24 steps beat the raw weights at 50% (0.4430 / 0.4348 vs 0.4253) and 70%
-(0.4888 / 0.4825 vs 0.4768). R3: 24 steps = 3.27 momentum memories (7.3).
-Speed: the whole calibration process (both runs, the EMA and LAWA
-evals, data and compilation) took 130 s of CPU with single-threaded XLA, a
-step about 6 ms; under load average ~20 on the 2 shared cores the cosine
-run's steps and raw evals took 299 s of wall time.
+validation accuracy every 48 steps (2%), on 2 cores (2026-12-02, jax
+0.10.2). Cosine run: 0.4300 at 50%, 0.4748 at 70%, 0.5225 at 2400; seed 0
+never meets the target 0.5392 (R4 below takes the median over seeds). Test
+target 0.478: the median over seeds 0-4 of the test accuracy where each
+first meets the validation target (0.4672 to 0.4785). R1: warmup then
+constant LR never reaches 0.5392 (final 0.4427 vs cosine 0.5225). R2: EMA
+0.9 / LAWA L=20 over 24 steps beat the raw weights at 50% (0.4455 / 0.4460
+vs 0.4300) and 70% (0.4905 / 0.4810 vs 0.4748). R3: 24 steps = 3.27
+momentum memories (7.3). Speed: the cosine run's steps and raw evals took
+71.5 s of wall time with another calibration on the same 2 cores, 50.1 s of
+CPU.
 Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=shapes_vit
