@@ -61,7 +61,8 @@ R3) beat the raw weights at 50% (0.7539, 0.7545 vs 0.7535) and at 70%
 0.761 at 1.64x, EMA/LAWA 0.7548/0.7553 vs 0.7534 and 0.7721/0.7717 vs 0.7707,
 first met at 0.56. 6000 steps with their raw evals: 172-278 s wall on 2
 cores shared with load average 14-20, 65-69 s of CPU time on jax 0.10.2 and
-104 s on jax 0.7.0 (single-threaded XLA). Reproduce:
+104 s on jax 0.7.0; on 2 unloaded cores (2026-12-02, jax 0.10.2) 39.9 s
+wall, 69.2 s of CPU. Reproduce:
 
   python -m scripts.calibrate --workload=molgraph_gnn
 
