@@ -34,7 +34,7 @@ the raw weights at 50% (0.0664 / 0.0686 vs 0.0739) and 70% (0.0571 / 0.0584
 vs 0.0589). R3: 24 steps = 3.27 momentum memories (7.3). Speed: the cosine
 run's steps and raw evals took 69-76 s of CPU in two earlier runs (single-
 threaded XLA; 227-529 s of wall time at load averages ~14-18 on the 2 shared
-cores).
+cores); 47.1 s wall on 2 unloaded cores (79.5 s of CPU, 2026-12-02).
 Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=ctc_conformer
