@@ -366,13 +366,6 @@ def study_time_to_target(trials: Sequence[Trial], target: Target,
   return min(reached)[1] if reached else math.inf
 
 
-def workload_time_to_target(studies: Mapping[str, Sequence[Trial]],
-                            target: Target, time_column: str) -> float:
-  """Median over studies of the per-study time to target."""
-  return float(np.median([study_time_to_target(trials, target, time_column)
-                          for trials in studies.values()]))
-
-
 def _folder(name: str, study: str, workload: str,
             trials: Sequence[Trial]) -> str:
   """The workload folder of `trials`, else `name/study/workload`."""

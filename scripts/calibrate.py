@@ -6,9 +6,10 @@ step_hint steps with EMA (decay 0.9) and LAWA (L = 20) over 1% of step_hint
 chained beside it, and one with warmup then a constant learning rate, at the
 first of `--rng_seeds`; the validation metric of the raw, EMA and LAWA
 weights every `--eval_every_fraction` of step_hint; and a raw cosine run at
-each further seed, for R4's median first-met step. Prints R1-R4 and the speed check with
-their figures and PASS/FAIL (see localperf/calibration.py), writes
-<output_dir>/<workload>.png, and exits with status 1 if any check fails.
+each further seed, for the median first-met step of R1 and R4. Prints
+R1-R4 and the speed check with their figures and PASS/FAIL (see
+localperf/calibration.py), writes <output_dir>/<workload>.png, and exits
+with status 1 if any check fails.
 
   python -m scripts.calibrate --workload=ctr_dlrm
   python -m scripts.calibrate --workloads=paper_seven
