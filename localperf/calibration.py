@@ -148,9 +148,7 @@ def check_r1(cosines: Sequence[Curve], constant: Curve, target: float,
   """Constant LR meets the target at >= 1.15x the cosine runs' median
   first-met step (over seeds, as R4) or never, and the same seed's cosine
   run (`cosines[0]`) ends better than it."""
-  cos_step = float(np.median([
-      math.inf if step is None else step
-      for step in (first_met(c, target, minimize) for c in cosines)]))
+  cos_step = median_first_met_step(first_met_steps(cosines, target, minimize))
   const_step = first_met(constant, target, minimize)
   cos_final = float(cosines[0].values[-1])
   const_final = float(constant.values[-1])
@@ -193,20 +191,30 @@ def check_r3(step_hint: int, one_minus_beta1: float) -> Check:
                f'{ratio:.2f} (need >= {MIN_WINDOW_OVER_MEMORY:g})')
 
 
+def first_met_steps(curves: Sequence[Curve], target: float,
+                    minimize: bool) -> List[Optional[int]]:
+  """`first_met` of each curve (one per seed)."""
+  return [first_met(c, target, minimize) for c in curves]
+
+
+def median_first_met_step(steps: Sequence[Optional[int]]) -> float:
+  """median_i(step_i), a miss (None) counting as +inf."""
+  return float(np.median([math.inf if s is None else s for s in steps]))
+
+
 def median_first_met_fraction(curves: Sequence[Curve], target: float,
-                               step_hint: int, minimize: bool) -> float:
+                              step_hint: int, minimize: bool) -> float:
   """median_i(first_met(curve_i) / H), a miss counting as +inf."""
-  fractions = [math.inf if step is None else step / step_hint
-               for step in (first_met(c, target, minimize) for c in curves)]
-  return float(np.median(fractions))
+  steps = first_met_steps(curves, target, minimize)
+  return median_first_met_step(steps) / step_hint
 
 
 def check_r4(cosines: Sequence[Curve], target: float, step_hint: int,
              minimize: bool, paper_fraction: float) -> Check:
   """Over seeds, the median first-met fraction is within 0.05 of the
   paper's."""
-  steps = [first_met(c, target, minimize) for c in cosines]
-  fraction = median_first_met_fraction(cosines, target, step_hint, minimize)
+  steps = first_met_steps(cosines, target, minimize)
+  fraction = median_first_met_step(steps) / step_hint
   ok = abs(fraction - paper_fraction) <= FIRST_MET_TOLERANCE + 1e-9
   met = ', '.join('never' if s is None else f'{s / step_hint:.3f}'
                   for s in steps)
@@ -247,11 +255,9 @@ def suggest_target(curves: Sequence[Curve], step_hint: int, fraction: float,
     candidates = values + 1e-6 * np.maximum(1.0, np.abs(values))
   keys = []
   for candidate in candidates:
-    target = sign * candidate
-    met = sum(first_met(c, target, minimize) is not None for c in curves)
-    miss = abs(median_first_met_fraction(curves, target, step_hint, minimize)
-               - fraction)
-    keys.append((miss, -met))
+    steps = first_met_steps(curves, sign * candidate, minimize)
+    miss = abs(median_first_met_step(steps) / step_hint - fraction)
+    keys.append((miss, -sum(s is not None for s in steps)))
   best = min(keys)
   ties = [c for c, k in zip(candidates, keys) if k == best]
   return float(sign * ties[len(ties) // 2])

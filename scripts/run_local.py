@@ -145,20 +145,26 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
   return types.SimpleNamespace(**values)
 
 
+def _steps_for(fraction: Optional[float], steps: Optional[int],
+               workload) -> Optional[int]:
+  """round(fraction * step_hint) (at least 1) if a fraction is given, else
+  `steps`."""
+  if fraction is None:
+    return steps
+  return max(1, round(fraction * workload.step_hint))
+
+
 def eval_every_n_steps(args: types.SimpleNamespace,
                        workload) -> Optional[int]:
   """The exact eval cadence for `workload`, None for wall-time evals."""
-  if args.eval_every_fraction is None:
-    return args.eval_every_n_steps
-  return max(1, round(args.eval_every_fraction * workload.step_hint))
+  return _steps_for(args.eval_every_fraction, args.eval_every_n_steps,
+                    workload)
 
 
 def max_global_steps(args: types.SimpleNamespace,
                      workload) -> Optional[int]:
   """The step limit for `workload`, None for none."""
-  if args.max_steps_fraction is None:
-    return args.max_global_steps
-  return max(1, round(args.max_steps_fraction * workload.step_hint))
+  return _steps_for(args.max_steps_fraction, args.max_global_steps, workload)
 
 
 class Job(NamedTuple):
