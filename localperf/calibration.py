@@ -24,11 +24,12 @@ validation curves (steps `s`, metric `v`, target `T`, step hint `H`):
 The checks on curves are pure functions (`check_r1`, ...); `run` trains.
 """
 
+import functools
 import json
 import math
 import pathlib
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import jax
 import numpy as np
@@ -274,16 +275,19 @@ class Run(NamedTuple):
   cpu_seconds: float  # CPU time of this process over the same.
 
 
-def _nadamw(hparams: Dict[str, float], step_hint: int,
-            constant: bool) -> optax.GradientTransformation:
-  if not constant:
-    return nadamw.nadamw_from_hyperparameters(hparams, step_hint)
-  return optim.nadamw(
-      learning_rate=optim.warmup_constant(
-          peak_value=hparams['learning_rate'], step_hint=step_hint,
-          warmup_factor=hparams['warmup_factor']),
-      b1=1.0 - hparams['one_minus_beta1'], b2=hparams['beta2'], eps=1e-8,
-      weight_decay=hparams['weight_decay'])
+def _schedule(hparams: Dict[str, float], step_hint: int,
+              constant: bool) -> optax.Schedule:
+  """The baseline's warmup-cosine schedule, or warmup then constant."""
+  make = optim.warmup_constant if constant else optim.warmup_cosine_decay
+  return make(peak_value=hparams['learning_rate'], step_hint=step_hint,
+              warmup_factor=hparams['warmup_factor'])
+
+
+def _paper_averagers(step_hint: int) -> Dict[str, optax.GradientTransformation]:
+  """EMA (decay 0.9) and LAWA (L = 20) over 1% of step_hint, from step 0."""
+  return {'ema': optim.ema_params(EMA_DECAY, ema_every_k(step_hint)),
+          'lawa': optim.lawa_params(LAWA_QUEUE_LENGTH,
+                                    lawa_every_k(step_hint))}
 
 
 def _evaluate(workload: spec.Workload, params, model_state,
@@ -294,16 +298,33 @@ def _evaluate(workload: spec.Workload, params, model_state,
   return result[workload.target_metric_name]
 
 
-def train(workload_name: str, *, constant: bool, eval_every: int,
-          num_steps: Optional[int] = None, rng_seed: int = 0,
-          test: bool = False, average: bool = True, log=None) -> Run:
-  """NadamW at the reference point for `num_steps` (default step_hint).
+# (hparams, step_hint) -> the learning-rate schedule of a trajectory.
+ScheduleFn = Callable[[Dict[str, float], int], optax.Schedule]
+# (schedule, hparams, step_hint) -> averagers chained after NadamW, by name.
+AveragersFn = Callable[[optax.Schedule, Dict[str, float], int],
+                       Mapping[str, optax.GradientTransformation]]
+
+
+def train_trajectory(workload_name: str, *, schedule_fn: ScheduleFn,
+                     averagers_fn: Optional[AveragersFn] = None,
+                     eval_every: int, num_steps: Optional[int] = None,
+                     rng_seed: int = 0, test: bool = False,
+                     select_every: Optional[int] = None, label: str = '',
+                     log=None) -> Run:
+  """NadamW at the reference point, on `schedule_fn`'s schedule.
 
   The rngs, data stream, train step and batch size are the runner's and
-  `submissions/nadamw`'s (external ruleset). With `average` and not
-  `constant`, EMA and LAWA averagers ride along and are evaluated at every
-  eval too; with `test`, the raw weights on the test split too ('test',
-  untimed).
+  `submissions/nadamw`'s (external ruleset); with the cosine schedule this is
+  exactly what `submissions/nadamw` trains. The averagers ride along after
+  NadamW (they pass the updates through, so all see one trajectory) and are
+  evaluated at every eval beside the raw weights.
+
+  With `select_every`, every `select_every` steps the raw and each averaged
+  model are scored on the batch about to be trained on
+  (`common.make_batch_loss`); at each eval, curve `select_<name>` takes the
+  averaged value if its summed loss gap to raw since the previous eval is
+  < 0, else the raw value (the rule of `submissions/nadamw_codesign`).
+  With `test`, the raw weights on the test split too ('test', untimed).
   """
   workload = workload_registry.get_workload(workload_name)
   step_hint = workload.step_hint
@@ -316,26 +337,40 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
       data_rng, 'train', data_dir=None,
       global_batch_size=common.get_batch_size(workload_name))
   params, model_state = workload.init_model_fn(model_init_rng)
-  parts = [_nadamw(hparams, step_hint, constant)]
-  average = average and not constant
-  if average:
-    parts += [optim.ema_params(EMA_DECAY, ema_every_k(step_hint)),
-              optim.lawa_params(LAWA_QUEUE_LENGTH, lawa_every_k(step_hint))]
+  schedule = schedule_fn(hparams, step_hint)
+  averagers = dict(averagers_fn(schedule, hparams, step_hint)
+                   if averagers_fn else {})
+  optimizer = optax.chain(
+      nadamw.nadamw_from_hyperparameters(hparams, step_hint, schedule),
+      *averagers.values())
   state, static = common.init_optimizer_state(
-      workload, params, optax.chain(*parts), hparams)
+      workload, params, optimizer, hparams)
+  batch_loss = common.make_batch_loss(workload) if select_every else None
+  gaps = dict.fromkeys(averagers, 0.0)
+
+  def averaged(index):
+    return optim.averaged_params(state.opt_state[index + 1], state.params)
 
   steps: List[int] = []
   values: Dict[str, List[float]] = {'raw': []}
-  if average:
-    values.update(ema=[], lawa=[])
+  values.update({name: [] for name in averagers})
+  if select_every:
+    values.update({f'select_{name}': [] for name in averagers})
   if test:
     values['test'] = []
   seconds, start = 0.0, time.perf_counter()
   cpu, cpu_start = 0.0, time.process_time()
   for step in range(num_steps):
     update_rng = jax.random.split(jax.random.fold_in(rng, step), 4)[1]
+    batch = next(queue)
+    if select_every and step % select_every == 0:
+      raw_loss = float(batch_loss(state.params, model_state, batch,
+                                  update_rng))
+      for i, name in enumerate(averagers):
+        gaps[name] += float(batch_loss(averaged(i), model_state, batch,
+                                       update_rng)) - raw_loss
     state, model_state, _, _ = static.train_step(
-        model_state, state, next(queue), update_rng)
+        model_state, state, batch, update_rng)
     if (step + 1) % eval_every:
       continue
     steps.append(step + 1)
@@ -345,20 +380,39 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
     if test:
       values['test'].append(
           _evaluate(workload, state.params, model_state, 'test'))
-    if average:
-      for name, averager in (('ema', state.opt_state[1]),
-                             ('lawa', state.opt_state[2])):
-        values[name].append(_evaluate(
-            workload, optim.averaged_params(averager, state.params),
-            model_state))
+    for i, name in enumerate(averagers):
+      values[name].append(_evaluate(workload, averaged(i), model_state))
+      if select_every:
+        pick = name if gaps[name] < 0 else 'raw'
+        values[f'select_{name}'].append(values[pick][-1])
+        gaps[name] = 0.0
     if log is not None:
-      log(f'{workload_name} {"constant" if constant else "cosine"} step '
-          f'{step + 1}: ' + ' '.join(f'{k} {v[-1]:.4f}'
-                                     for k, v in values.items()))
+      log(f'{workload_name} {label} seed {rng_seed} step {step + 1}: '
+          + ' '.join(f'{k} {v[-1]:.4f}' for k, v in values.items()))
     start, cpu_start = time.perf_counter(), time.process_time()
   steps_array = np.asarray(steps)
   return Run({k: Curve(steps_array, np.asarray(v)) for k, v in values.items()},
              seconds, cpu)
+
+
+def train(workload_name: str, *, constant: bool, eval_every: int,
+          num_steps: Optional[int] = None, rng_seed: int = 0,
+          test: bool = False, average: bool = True, log=None) -> Run:
+  """NadamW at the reference point for `num_steps` (default step_hint).
+
+  Cosine (`submissions/nadamw`) or warmup-constant schedule. With `average`
+  and not `constant`, the paper's EMA and LAWA ride along ('ema', 'lawa').
+  """
+  averagers_fn = None
+  if average and not constant:
+    averagers_fn = lambda schedule, hparams, step_hint: _paper_averagers(
+        step_hint)
+  return train_trajectory(
+      workload_name,
+      schedule_fn=functools.partial(_schedule, constant=constant),
+      averagers_fn=averagers_fn, eval_every=eval_every, num_steps=num_steps,
+      rng_seed=rng_seed, test=test,
+      label='constant' if constant else 'cosine', log=log)
 
 
 class Report(NamedTuple):

@@ -8,6 +8,11 @@ them, whatever params the runner hands it, and `prepare_for_eval` returns
 whichever weights the submission wants evaluated (raw, averaged, or
 schedule-free's `x`), which the runner then keeps until the next update.
 
+With a `Select` rule, `TrainState.loss_gap` sums, every `every_steps`
+updates, the loss of the averaged weights minus that of the raw weights on
+the batch about to be trained on; `prepare_for_eval` hands over the average
+only if the sum since the previous eval is < 0, then zeroes it.
+
 `TrainState.host` holds what lives in host memory: LAWA's queue when it is
 kept there (`HostLawa`). Only `params` and `opt_state` enter the jitted step;
 on a snapshot step the new weights are copied on the device, sent to the host
@@ -70,6 +75,8 @@ class TrainState(NamedTuple):
   params: optax.Params  # The raw weights training continues from.
   opt_state: optax.OptState
   host: Optional[optim.LawaHostState] = None  # NumPy, never on a device.
+  # float32 scalar: sum of loss(average) - loss(raw) since the last eval.
+  loss_gap: Optional[jax.Array] = None
   # A `Future` of `host` with the last snapshot pushed; None in every state
   # `prepare_for_eval` returns.
   host_pending: Optional[concurrent.futures.Future] = None
@@ -82,11 +89,18 @@ class HostLawa(NamedTuple):
   start_step: int
 
 
+class Select(NamedTuple):
+  """Raw or averaged weights at each eval, by their training-batch loss."""
+  every_steps: int
+  batch_loss: Callable  # (params, model_state, batch, rng) -> mean loss.
+
+
 class Static(NamedTuple):
   """The half of the optimizer state AlgoPerf neither saves nor restores."""
   train_step: Callable  # (model_state, TrainState, batch, rng) -> outputs.
   eval_params: Callable[[TrainState], optax.Params]
   host_lawa: Optional[HostLawa] = None
+  select: Optional[Select] = None
 
 
 # ----------------------------------------------------------------------------
@@ -122,6 +136,17 @@ _RULES: Dict[str, Tuple[Callable[[float], bool], str]] = {
                             "'host' or 'device'"),
     'averaging_every_steps': (_is_positive_int, 'an integer >= 1'),
     'weight_lr_power': (lambda v: v >= 0, 'a number >= 0'),
+    'decay_start_fraction': (_is_fraction, 'a number in [0, 1)'),
+    'decay_end_fraction': (
+        lambda v: _is_fraction(v, closed_high=True, open_low=True),
+        'a number in (0, 1]'),
+    'ema_max_window_fraction': (
+        lambda v: _is_fraction(v, closed_high=True, open_low=True),
+        'a number in (0, 1]'),
+    'ema_min_window_fraction': (
+        lambda v: _is_fraction(v, closed_high=True, open_low=True),
+        'a number in (0, 1]'),
+    'select_every_steps': (_is_positive_int, 'an integer >= 1'),
 }
 
 
@@ -137,6 +162,9 @@ OPTIONAL_HYPERPARAMETERS = {
     'averaging_every_steps': None,
     'lawa_queue_location': 'host',
     'weight_lr_power': 2.0,
+    'decay_start_fraction': None,
+    'decay_end_fraction': 1.0,
+    'select_every_steps': None,
 }
 
 
@@ -265,6 +293,29 @@ def _make_train_step(workload: spec.Workload,
   return step
 
 
+def make_batch_loss(workload: spec.Workload) -> Callable:
+  """`(params, model_state, batch, rng) -> mean loss`, jitted, in eval mode.
+
+  No dropout, no batch-norm update, no label smoothing: the loss the model
+  `params` has on a training batch, `summed / n_valid`.
+  """
+
+  def batch_loss(params, model_state, batch, rng):
+    logits, _ = workload.model_fn(
+        params, batch, model_state, spec.ForwardPassMode.EVAL, rng,
+        update_batch_norm=False)
+    losses = workload.loss_fn(
+        label_batch=batch['targets'], logits_batch=logits,
+        mask_batch=batch.get('weights'), label_smoothing=0.0)
+    return losses['summed'] / losses['n_valid_examples']
+
+  replicated, batch_sharded = _shardings()
+  return jax.jit(batch_loss,
+                 in_shardings=(replicated, replicated, batch_sharded,
+                               replicated),
+                 out_shardings=replicated)
+
+
 def raw_params(state: TrainState) -> optax.Params:
   """Evaluate the raw weights (AlgoPerf's baseline behaviour)."""
   return state.params
@@ -287,6 +338,26 @@ def averaged_params(state: TrainState) -> optax.Params:
   return jax.tree_util.tree_map(
       lambda a, p: a if a.dtype == p.dtype else a.astype(p.dtype),
       optim.average_of(averaging), state.params)
+
+
+def selected_params(state: TrainState) -> optax.Params:
+  """`averaged_params` if the average had the lower training-batch loss
+  since the previous eval (`loss_gap < 0`), else the raw weights."""
+  if not bool(state.loss_gap < 0):
+    return state.params
+  return averaged_params(state)
+
+
+def _track_loss_gap(state: TrainState, select: Select, model_state,
+                    batch, rng) -> TrainState:
+  """`loss_gap += loss(average) - loss(raw)` on `batch`, on the device.
+
+  Before the average is ready it equals the raw weights and adds 0.
+  """
+  average = optim.averaged_params(state.opt_state, state.params)
+  gap = (select.batch_loss(average, model_state, batch, rng)
+         - select.batch_loss(state.params, model_state, batch, rng))
+  return state._replace(loss_gap=state.loss_gap + gap)
 
 
 @functools.lru_cache(maxsize=None)
@@ -337,22 +408,31 @@ def init_optimizer_state(
     hparams: Mapping[str, Optional[float]],
     eval_params: Callable[[TrainState], optax.Params] = raw_params,
     host_lawa: Optional[HostLawa] = None,
+    select_every_steps: Optional[int] = None,
 ) -> Tuple[TrainState, Static]:
   """`(TrainState, Static)` for `optimizer`, owning `model_params`.
 
   The raw weights are the runner's own arrays (no copy); the optimizer state
   is built under `jit` so it comes out replicated like them. With
-  `host_lawa`, an empty LAWA queue in host memory goes with them.
+  `host_lawa`, an empty LAWA queue in host memory goes with them. With
+  `select_every_steps`, the eval weights follow the training-batch loss
+  rule (`selected_params`; the optimizer's average must be on the device).
   """
   replicated, _ = _shardings()
   opt_state = jax.jit(optimizer.init, out_shardings=replicated)(model_params)
+  select, loss_gap = None, None
+  if select_every_steps is not None:
+    select = Select(select_every_steps, make_batch_loss(workload))
+    eval_params = selected_params
+    loss_gap = jax.device_put(jnp.zeros([], jnp.float32), replicated)
   static = Static(
       train_step=_make_train_step(workload, optimizer, hparams),
       eval_params=eval_params,
-      host_lawa=host_lawa)
+      host_lawa=host_lawa,
+      select=select)
   host = (None if host_lawa is None else
           optim.lawa_host_init(model_params, host_lawa.queue_length))
-  return TrainState(model_params, opt_state, host), static
+  return TrainState(model_params, opt_state, host, loss_gap), static
 
 
 # ----------------------------------------------------------------------------
@@ -378,6 +458,8 @@ def update_params(
   del current_params_types, hyperparameters, loss_type, eval_results
   del train_state
   state, static = optimizer_state
+  if static.select is not None and global_step % static.select.every_steps == 0:
+    state = _track_loss_gap(state, static.select, model_state, batch, rng)
   on_device, model_state, loss, grad_norm = static.train_step(
       model_state, TrainState(state.params, state.opt_state), batch, rng)
   state = state._replace(params=on_device.params,
@@ -404,13 +486,18 @@ def prepare_for_eval(
 ) -> spec.UpdateReturn:
   """Hands the runner the weights to evaluate; the state keeps the raw ones.
 
-  A snapshot still on its way to the host queue is waited for first.
+  A snapshot still on its way to the host queue is waited for first; the
+  loss gap of a `Select` rule starts again from 0.
   """
   del workload, current_param_container, current_params_types
   del hyperparameters, loss_type, eval_results, global_step, rng
   state, static = optimizer_state
   state = _joined(state)
-  return (state, static), static.eval_params(state), model_state
+  params = static.eval_params(state)
+  if state.loss_gap is not None:
+    state = state._replace(loss_gap=jax.device_put(
+        jnp.zeros([], jnp.float32), state.loss_gap.sharding))
+  return (state, static), params, model_state
 
 
 def data_selection(

@@ -64,6 +64,24 @@ def numpy_schedule(t, peak, step_hint, warmup_factor, decay_end_fraction=1.0,
   return peak * (end_fraction + (1 - end_fraction) * cosine)
 
 
+def numpy_wsd(t, peak, step_hint, warmup_factor, decay_start_fraction,
+              decay_end_fraction):
+  """Warmup-stable-decay: linear up, constant, linear down to 0."""
+  warmup = int(warmup_factor * step_hint)
+  start = int(decay_start_fraction * step_hint)
+  end = int(decay_end_fraction * step_hint)
+  if t < warmup:
+    return peak * t / warmup
+  if t < start:
+    return peak
+  return peak * max(0.0, 1 - (t - start) / max(end - start, 1))
+
+
+def numpy_lr_following_decay(lr, peak, max_window, min_window, every_k):
+  """decay_t = max(0, 1 - k / max(w_min, w_max * lr_t / peak))."""
+  return max(0.0, 1 - every_k / max(min_window, max_window * lr / peak))
+
+
 def numpy_nadamw(params, grads, lr_fn, b1, b2, eps, weight_decay):
   """AlgoPerf's NadamW step (init2winit variant), in float64."""
   p = {k: v.astype(np.float64) for k, v in params.items()}
@@ -95,6 +113,17 @@ def numpy_ema(trajectory, decay, every_k, start_step, upto):
                                trajectory[t])
     ema = x if ema is None else jax.tree_util.tree_map(
         lambda e, y: decay * e + (1 - decay) * y, ema, x)
+  return ema
+
+
+def numpy_scheduled_ema(trajectory, decays, every_k, start_step, upto):
+  """`numpy_ema` with decay `decays[t]` at snapshot step t."""
+  ema = None
+  for t in snapshot_steps(upto, every_k, start_step):
+    x = jax.tree_util.tree_map(lambda v: np.asarray(v, np.float64),
+                               trajectory[t])
+    ema = x if ema is None else jax.tree_util.tree_map(
+        lambda e, y, d=decays[t]: d * e + (1 - d) * y, ema, x)
   return ema
 
 
@@ -202,6 +231,73 @@ def test_ema_matches_numpy(every_k, start_step, decay):
         np.testing.assert_array_equal(averaged[k], raw[k])
       else:
         assert _relative_error(averaged[k], expected[k]) < 1e-6, (upto, k)
+
+
+@pytest.mark.parametrize('every_k,start_step', AVERAGING_CASES)
+def test_lr_following_ema_matches_numpy(every_k, start_step):
+  """The scheduled decay, on a warmup-stable-decay run, against NumPy."""
+  checkpoints = {1, 2, 17, 100, 201, NUM_STEPS}
+  peak, max_window, min_window = 3e-3, 40.0, 4.0
+  lr = optim.warmup_stable_decay(peak, NUM_STEPS, 0.1, 0.4, 0.8)
+  decay = optim.lr_following_ema_decay(lr, peak, max_window, min_window,
+                                       every_k)
+  optimizer = optax.chain(
+      optim.nadamw(lr, weight_decay=0.01),
+      optim.ema_params(decay=decay, every_k=every_k, start_step=start_step))
+  trajectory, seen, _ = _averaged_along(
+      optimizer, _init_params(), _gradients(), checkpoints)
+  decays = [numpy_lr_following_decay(
+      numpy_wsd(t, peak, NUM_STEPS, 0.1, 0.4, 0.8), peak, max_window,
+      min_window, every_k) for t in range(NUM_STEPS)]
+  assert max(decays) == pytest.approx(1 - every_k / max_window)
+  assert min(decays) == pytest.approx(max(0, 1 - every_k / min_window))
+  for upto, (averaged, raw) in seen.items():
+    expected = numpy_scheduled_ema(trajectory, decays, every_k, start_step,
+                                   upto)
+    for k in SHAPES:
+      if expected is None:
+        np.testing.assert_array_equal(averaged[k], raw[k])
+      else:
+        assert _relative_error(averaged[k], expected[k]) < 1e-6, (upto, k)
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'decay_start_fraction': 0.5, 'decay_end_fraction': 1.0},
+    {'decay_start_fraction': 0.6, 'decay_end_fraction': 0.9},
+    {'decay_start_fraction': 0.05, 'decay_end_fraction': 0.3},
+])
+def test_warmup_stable_decay_matches_numpy(kwargs):
+  schedule = optim.warmup_stable_decay(0.01, step_hint=250,
+                                       warmup_factor=0.05, **kwargs)
+  for t in range(300):
+    assert float(schedule(t)) == pytest.approx(
+        numpy_wsd(t, 0.01, 250, 0.05, **kwargs), rel=1e-6, abs=1e-9), t
+
+
+@pytest.mark.parametrize('kwargs,name', [
+    ({'decay_start_fraction': 0.9, 'decay_end_fraction': 0.5},
+     'decay_start_fraction'),
+    ({'decay_start_fraction': 0.01, 'decay_end_fraction': 0.5},
+     'warmup_factor'),
+    ({'decay_start_fraction': 0.5, 'decay_end_fraction': 1.5},
+     'decay_end_fraction'),
+])
+def test_warmup_stable_decay_bad_arguments_are_named(kwargs, name):
+  with pytest.raises(ValueError, match=name):
+    optim.warmup_stable_decay(0.01, 100, 0.05, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs,name', [
+    ({'peak_value': 0.0}, 'peak_value'),
+    ({'min_window_steps': 0.0}, 'min_window_steps'),
+    ({'min_window_steps': 50.0, 'max_window_steps': 10.0},
+     'max_window_steps'),
+])
+def test_lr_following_decay_bad_arguments_are_named(kwargs, name):
+  args = {'learning_rate': optax.constant_schedule(1.0), 'peak_value': 1.0,
+          'max_window_steps': 10.0, 'min_window_steps': 1.0, **kwargs}
+  with pytest.raises(ValueError, match=name):
+    optim.lr_following_ema_decay(**args)
 
 
 @pytest.mark.parametrize('every_k,start_step', AVERAGING_CASES)

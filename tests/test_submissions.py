@@ -17,10 +17,14 @@ import pytest
 from localperf import toy_workload
 from tests.test_optim import numpy_ema
 from tests.test_optim import numpy_lawa
+from tests.test_optim import numpy_lr_following_decay
 from tests.test_optim import numpy_schedule
+from tests.test_optim import numpy_scheduled_ema
+from tests.test_optim import numpy_wsd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBMISSIONS = ['nadamw', 'nadamw_ema', 'nadamw_lawa', 'schedule_free_adamw']
+SUBMISSIONS = ['nadamw', 'nadamw_ema', 'nadamw_lawa', 'schedule_free_adamw',
+               'nadamw_codesign']
 STEP_HINT = 100
 HAS_SCHEDULE_FREE = hasattr(optax.contrib, 'schedule_free_adamw')
 
@@ -36,6 +40,14 @@ POINTS = {
                     'averaging_window_fraction': 0.12,
                     'lawa_queue_length': 4},
     'schedule_free_adamw': {**BASE_POINT, 'weight_lr_power': 2.0},
+    # Warmup-stable-decay; the EMA every step (round(0.1 * 5) = 0 -> 1), the
+    # average chosen by the batch loss every 2 steps.
+    'nadamw_codesign': {**BASE_POINT, 'decay_start_fraction': 0.3,
+                        'decay_end_fraction': 0.9,
+                        'ema_max_window_fraction': 0.3,
+                        'ema_min_window_fraction': 0.05,
+                        'averaging_start_fraction': 0.05,
+                        'select_every_steps': 2},
 }
 
 
@@ -53,11 +65,12 @@ def as_hyperparameters(point):
 
 
 def drive(name, point, num_steps, eval_every=None, restore_at=None,
-          after_step=None):
+          after_step=None, batches=None):
   """A runner's loop over the toy workload; records what a test needs.
 
-  Returns the raw weights after each update, the params `prepare_for_eval`
-  returned at each eval (as NumPy), and the final raw weights.
+  Returns the raw weights after each update and the params
+  `prepare_for_eval` returned at each eval (as NumPy); appends each step's
+  batch and model state (before the update) to `batches` if given.
   """
   submission = importlib.import_module(f'submissions.{name}.submission')
   workload = toy_workload.ToyWorkload(step_hint=STEP_HINT)
@@ -76,6 +89,8 @@ def drive(name, point, num_steps, eval_every=None, restore_at=None,
     batch = submission.data_selection(
         workload, queue, optimizer_state, params, model_state,
         hyperparameters, step, data_rng_s)
+    if batches is not None:
+      batches.append((batch, jax.tree_util.tree_map(np.asarray, model_state)))
     optimizer_state, params, model_state = submission.update_params(
         workload=workload, current_param_container=params,
         current_params_types=workload.model_params_types,
@@ -140,7 +155,8 @@ def test_evals_do_not_change_the_raw_trajectory(name):
 
 @pytest.mark.parametrize('name', [
     pytest.param('nadamw', marks=pytest.mark.slow), 'nadamw_ema',
-    'nadamw_lawa', pytest.param('schedule_free_adamw', marks=pytest.mark.slow)])
+    'nadamw_lawa', pytest.param('schedule_free_adamw', marks=pytest.mark.slow),
+    'nadamw_codesign'])
 def test_restore_after_prepare_for_eval_resumes_the_same_trajectory(name):
   load(name)
   straight, evals = drive(name, POINTS[name], num_steps=24, eval_every=6)
@@ -184,6 +200,55 @@ def test_lawa_submission_evaluates_numpy_lawa_of_raw_trajectory():
     expected = numpy_lawa(raw, 4, every_k=3, start_step=5, upto=upto)
     _assert_close(params, raw[upto - 1] if expected is None else expected)
   assert numpy_lawa(raw, 4, 3, 5, 12) is None  # Queue fills at step 15.
+
+
+def _codesign_ema(raw, point, upto):
+  """NumPy: the LR-following EMA of the raw trajectory after `upto` updates."""
+  peak = point['learning_rate']
+  decays = [numpy_lr_following_decay(
+      numpy_wsd(t, peak, STEP_HINT, point['warmup_factor'],
+                point['decay_start_fraction'], point['decay_end_fraction']),
+      peak, point['ema_max_window_fraction'] * STEP_HINT,
+      point['ema_min_window_fraction'] * STEP_HINT, every_k=1)
+            for t in range(upto)]
+  start = round(point['averaging_start_fraction'] * STEP_HINT)
+  return numpy_scheduled_ema(raw, decays, 1, start, upto)
+
+
+def test_codesign_evaluates_the_lr_following_ema_when_its_batch_loss_wins():
+  """Eval params: the NumPy EMA if, summed over the select steps since the
+  last eval, its loss on the step's batch beat the raw weights', else raw."""
+  # A large learning rate, so the average beats the raw weights at times.
+  point = {**POINTS['nadamw_codesign'], 'learning_rate': 0.2,
+           'ema_max_window_fraction': 0.1}
+  batches = []
+  raw, evaluated = drive('nadamw_codesign', point, num_steps=40,
+                         eval_every=4, batches=batches)
+  workload = toy_workload.ToyWorkload(step_hint=STEP_HINT)
+  init, _ = workload.init_model_fn(
+      jax.random.split(jax.random.PRNGKey(0), 4)[2])
+
+  def loss(params, batch_and_state):
+    batch, model_state = batch_and_state
+    logits, _ = workload.model_fn(
+        jax.tree_util.tree_map(jnp.asarray, params), batch, model_state,
+        'eval', None, False)
+    out = workload.loss_fn(batch['targets'], logits, batch.get('weights'))
+    return float(out['summed'] / out['n_valid_examples'])
+
+  picked = set()
+  for upto, params in evaluated.items():
+    gap = 0.0
+    for s in range(upto - 4, upto, 2):  # Select steps, before update s.
+      before = raw[s - 1] if s else jax.tree_util.tree_map(np.asarray, init)
+      ema = _codesign_ema(raw, point, s)
+      gap += loss(before if ema is None else ema, batches[s]) - loss(
+          before, batches[s])
+    ema = _codesign_ema(raw, point, upto)
+    use_ema = ema is not None and gap < 0
+    picked.add(use_ema)
+    _assert_close(params, ema if use_ema else raw[upto - 1], rtol=1e-5)
+  assert picked == {True, False}  # Both branches are exercised.
 
 
 def test_lawa_queue_on_device_and_in_host_memory_agree():

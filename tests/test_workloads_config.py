@@ -15,7 +15,8 @@ from localperf import toy_workload
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIG = REPO / 'workloads_config'
-SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa', 'schedule_free_adamw')
+SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa', 'schedule_free_adamw',
+               'nadamw_codesign')
 PAPER_SEVEN = ['criteo1tb', 'fastmri', 'imagenet_vit', 'librispeech_conformer',
                'librispeech_deepspeech', 'ogbg', 'wmt']
 # AlgoPerf's NadamW baseline list, points 1 and 4 (of five), as published.

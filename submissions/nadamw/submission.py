@@ -34,11 +34,12 @@ check_hyperparameters = functools.partial(
     self_tuning=SELF_TUNING_HYPERPARAMETERS)
 
 
-def nadamw_from_hyperparameters(hparams, step_hint):
-  """The baseline's NadamW with its warmup-cosine schedule."""
-  schedule = optim.warmup_cosine_decay(
-      peak_value=hparams['learning_rate'], step_hint=step_hint,
-      warmup_factor=hparams['warmup_factor'])
+def nadamw_from_hyperparameters(hparams, step_hint, schedule=None):
+  """The baseline's NadamW, on its warmup-cosine schedule by default."""
+  if schedule is None:
+    schedule = optim.warmup_cosine_decay(
+        peak_value=hparams['learning_rate'], step_hint=step_hint,
+        warmup_factor=hparams['warmup_factor'])
   return optim.nadamw(
       learning_rate=schedule,
       b1=1.0 - hparams['one_minus_beta1'],

@@ -17,8 +17,10 @@ from submissions.optim.averaging import lawa_host_takes_snapshot
 from submissions.optim.averaging import lawa_params
 from submissions.optim.averaging import LawaHostState
 from submissions.optim.averaging import LawaParamsState
+from submissions.optim.averaging import lr_following_ema_decay
 from submissions.optim.nadamw import nadamw
 from submissions.optim.nadamw import scale_by_nadam
 from submissions.optim.nadamw import ScaleByNadamState
 from submissions.optim.schedules import warmup_constant
 from submissions.optim.schedules import warmup_cosine_decay
+from submissions.optim.schedules import warmup_stable_decay

@@ -112,18 +112,19 @@ def _float32_zeros(params: optax.Params, leading: tuple = ()) -> optax.Params:
 
 
 def ema_params(
-    decay: float = 0.9,
+    decay: Union[float, optax.Schedule] = 0.9,
     every_k: int = 1,
     start_step: int = 0,
 ) -> optax.GradientTransformation:
   """Exponential moving average of the weights, updated every `every_k` steps.
 
-  `ema <- decay * ema + (1 - decay) * theta_{t+1}` at each snapshot step `t`,
-  and `ema = theta_{t+1}` at the first; updates pass through unchanged. The
-  average remembers about `every_k / (1 - decay)` steps.
+  `ema <- decay_t * ema + (1 - decay_t) * theta_{t+1}` at each snapshot step
+  `t`, and `ema = theta_{t+1}` at the first; updates pass through unchanged.
+  The average remembers about `every_k / (1 - decay_t)` steps.
 
   Args:
-    decay: the EMA decay, in [0, 1).
+    decay: the EMA decay, in [0, 1), or an `optax.Schedule` of the update
+      count `t` returning it (e.g. `lr_following_ema_decay`).
     every_k: steps between snapshots, >= 1.
     start_step: first step that may take a snapshot, >= 0.
 
@@ -138,7 +139,7 @@ def ema_params(
     >>> params = optax.apply_updates(params, updates)
     >>> eval_params = averaged_params(state, params)
   """
-  if not 0.0 <= decay < 1.0:
+  if not callable(decay) and not 0.0 <= decay < 1.0:
     raise ValueError(f'`decay` must lie in [0, 1), got {decay!r}.')
   _check_snapshot_rule(every_k, start_step)
 
@@ -151,7 +152,8 @@ def ema_params(
   def update_fn(updates, state, params=None):
     theta = _new_weights(updates, params)
     _same_structure('params', params, state.ema)
-    keep = jnp.where(state.num_snapshots == 0, 0.0, decay)
+    decay_t = decay(state.count) if callable(decay) else decay
+    keep = jnp.where(state.num_snapshots == 0, 0.0, decay_t)
 
     def blend(ema):
       return jax.tree_util.tree_map(
@@ -165,6 +167,47 @@ def ema_params(
         ema=ema)
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def lr_following_ema_decay(
+    learning_rate: optax.Schedule,
+    peak_value: float,
+    max_window_steps: float,
+    min_window_steps: float = 1.0,
+    every_k: int = 1,
+) -> optax.Schedule:
+  """An EMA decay whose memory follows the learning rate.
+
+  The window (memory, in steps) is wide while the learning rate is high and
+  narrows as it decays, so the average smooths the noise of large steps and
+  does not lag the raw weights once the schedule has annealed them:
+
+    w_t = max(min_window_steps, max_window_steps * lr_t / peak_value)
+    decay_t = max(0, 1 - every_k / w_t)
+
+  Args:
+    learning_rate: the schedule the optimizer follows.
+    peak_value: its largest value.
+    max_window_steps: the window at `lr_t = peak_value`, > 0.
+    min_window_steps: the smallest window, > 0.
+    every_k: the EMA's steps between snapshots.
+
+  Returns:
+    An `optax.Schedule` of the update count, for `ema_params(decay=...)`.
+  """
+  if not peak_value > 0:
+    raise ValueError(f'`peak_value` must be > 0, got {peak_value!r}.')
+  if not 0 < min_window_steps <= max_window_steps:
+    raise ValueError(
+        '`min_window_steps` and `max_window_steps` must satisfy 0 < min <= '
+        f'max, got {min_window_steps!r} and {max_window_steps!r}.')
+
+  def schedule(count):
+    window = jnp.maximum(
+        min_window_steps, max_window_steps * learning_rate(count) / peak_value)
+    return jnp.maximum(0.0, 1.0 - every_k / window)
+
+  return schedule
 
 
 def lawa_params(

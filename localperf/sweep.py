@@ -1,0 +1,210 @@
+"""Sweep schedule x averager candidates on the local analogues (issue 17).
+
+A candidate is a learning-rate schedule and a way to pick the evaluated
+weights: the raw weights, an averager chained after NadamW, or `select_<x>`
+(averager `x` or raw, whichever had the lower training-batch loss since the
+previous eval; `calibration.train_trajectory`). Averagers pass the updates
+through, so one trajectory per (workload, schedule, seed) serves every
+averager on it: the updates differ only between schedules.
+
+The baseline is `nadamw`: the cosine schedule's raw weights at the same
+seed. For each candidate and seed, with `s` the first step whose validation
+metric beats the workload's target (inf if none):
+
+  ratio = s_candidate / s_nadamw
+
+and the summary is the median ratio over seeds with its min and max (nan
+where nadamw misses at that seed, as `scoring.Scores.paired_ratios`), and
+the mean over workloads of the medians.
+
+Curves are saved as JSON, one file per trajectory, so processes can split
+the work and `summarize` reads them back.
+"""
+
+import json
+import math
+import pathlib
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import optax
+
+from localperf import calibration
+from localperf import workloads as workload_registry
+from submissions import optim
+from submissions.nadamw_codesign import submission as codesign
+
+BASELINE = ('cosine', 'raw')
+EMA_DECAY = calibration.EMA_DECAY
+MIN_WINDOW_FRACTION = 0.005  # Of step_hint: the LR-following window's floor.
+
+
+def _cosine(end: float) -> calibration.ScheduleFn:
+  def make(hparams, step_hint):
+    return optim.warmup_cosine_decay(
+        hparams['learning_rate'], step_hint, hparams['warmup_factor'],
+        decay_end_fraction=end)
+  return make
+
+
+def _wsd(start: float, end: float) -> calibration.ScheduleFn:
+  def make(hparams, step_hint):
+    return optim.warmup_stable_decay(
+        hparams['learning_rate'], step_hint, hparams['warmup_factor'],
+        decay_start_fraction=start, decay_end_fraction=end)
+  return make
+
+
+# Schedules, by name: AlgoPerf's cosine to 0 at step_hint; a cosine ending at
+# 0.75 of it (the paper's shorter budget); warmup-stable-decay, linear from
+# 0.6 to 0.9 of it.
+SCHEDULES: Dict[str, calibration.ScheduleFn] = {
+    'cosine': _cosine(1.0),
+    'cosine_end75': _cosine(0.75),
+    'wsd_60_90': _wsd(0.6, 0.9),
+}
+
+
+def paper_ema(schedule: optax.Schedule, hparams: Dict[str, float],
+              step_hint: int) -> optax.GradientTransformation:
+  """The paper's EMA: decay 0.9 over a window of 1% of step_hint."""
+  del schedule, hparams
+  return optim.ema_params(EMA_DECAY, calibration.ema_every_k(step_hint))
+
+
+def lr_following_ema(max_window_fraction: float):
+  """`submissions/nadamw_codesign`'s EMA: a window of `max_window_fraction *
+  step_hint * lr_t / peak`, at least 0.5% of step_hint."""
+
+  def make(schedule, hparams, step_hint):
+    return codesign.lr_following_ema(
+        {**hparams, 'ema_max_window_fraction': max_window_fraction,
+         'ema_min_window_fraction': MIN_WINDOW_FRACTION,
+         'averaging_every_steps': None, 'averaging_start_fraction': 0.0},
+        schedule, step_hint)
+
+  return make
+
+
+AVERAGERS = {
+    'ema': paper_ema,
+    'ema_lr5': lr_following_ema(0.05),
+    'ema_lr10': lr_following_ema(0.10),
+    'ema_lr20': lr_following_ema(0.20),
+    'ema_lr30': lr_following_ema(0.30),
+}
+
+
+class Trajectory(NamedTuple):
+  workload: str
+  schedule: str
+  seed: int
+  curves: Dict[str, calibration.Curve]  # 'raw', averagers, select_*.
+
+
+def trajectory_path(output_dir: pathlib.Path, workload: str, schedule: str,
+          seed: int) -> pathlib.Path:
+  return output_dir / f'{workload}__{schedule}__seed{seed}.json'
+
+
+def run_trajectory(workload: str, schedule: str, seed: int,
+                   averagers: Sequence[str], *, eval_every_fraction: float,
+                   select_every: int, output_dir: pathlib.Path,
+                   log=None) -> Trajectory:
+  """Trains one trajectory with `averagers` chained, saves its curves."""
+  step_hint = workload_registry.get_workload(workload).step_hint
+
+  def averagers_fn(lr, hparams, hint):
+    return {name: AVERAGERS[name](lr, hparams, hint) for name in averagers}
+
+  run = calibration.train_trajectory(
+      workload, schedule_fn=SCHEDULES[schedule], averagers_fn=averagers_fn,
+      eval_every=calibration.eval_every_steps(step_hint, eval_every_fraction),
+      rng_seed=seed, select_every=select_every, label=schedule, log=log)
+  output_dir.mkdir(parents=True, exist_ok=True)
+  trajectory_path(output_dir, workload, schedule, seed).write_text(json.dumps({
+      name: {'steps': c.steps.tolist(), 'values': c.values.tolist()}
+      for name, c in run.curves.items()}))
+  return Trajectory(workload, schedule, seed, run.curves)
+
+
+def load_trajectories(output_dir: pathlib.Path) -> List[Trajectory]:
+  """Every trajectory saved under `output_dir`."""
+  found = []
+  for path in sorted(pathlib.Path(output_dir).glob('*__*__seed*.json')):
+    workload, schedule, seed = path.stem.split('__')
+    curves = {name: calibration.Curve(np.asarray(c['steps']),
+                                      np.asarray(c['values']))
+              for name, c in json.loads(path.read_text()).items()}
+    found.append(Trajectory(workload, schedule, int(seed[4:]), curves))
+  return found
+
+
+class Summary(NamedTuple):
+  """Steps-to-target ratios of each candidate against nadamw."""
+  # (schedule, weights) -> workload -> ratios, one per shared seed.
+  ratios: Dict[Tuple[str, str], Dict[str, List[float]]]
+  seeds: Dict[str, List[int]]  # workload -> seeds with a baseline.
+
+
+def paired_ratio(candidate: Optional[int], baseline: Optional[int]) -> float:
+  """s_candidate / s_nadamw; inf if only the candidate misses, nan if
+  nadamw misses."""
+  if baseline is None:
+    return math.nan
+  return math.inf if candidate is None else candidate / baseline
+
+
+def summarize(trajectories: Sequence[Trajectory]) -> Summary:
+  """Ratios to the same seed's cosine raw run, for every candidate."""
+  by_key = {(t.workload, t.schedule, t.seed): t for t in trajectories}
+  ratios: Dict[Tuple[str, str], Dict[str, List[float]]] = {}
+  seeds: Dict[str, List[int]] = {}
+  for (workload, schedule, seed), traj in sorted(by_key.items()):
+    base = by_key.get((workload,) + (BASELINE[0], seed))
+    if base is None:
+      continue
+    w = workload_registry.get_workload(workload)
+    target, minimize = w.validation_target_value, w.minimize_target_metric
+    base_step = calibration.first_met(base.curves[BASELINE[1]], target,
+                                      minimize)
+    if seed not in seeds.setdefault(workload, []):
+      seeds[workload].append(seed)
+    for name, curve in traj.curves.items():
+      if name == 'test':
+        continue
+      ratio = paired_ratio(calibration.first_met(curve, target, minimize),
+                           base_step)
+      ratios.setdefault((schedule, name), {}).setdefault(
+          workload, []).append(ratio)
+  return Summary(ratios, seeds)
+
+
+def median_ratio(values: Sequence[float]) -> float:
+  """Median over the seeds where nadamw met the target (nan if none)."""
+  kept = [v for v in values if not math.isnan(v)]
+  return float(np.median(kept)) if kept else math.nan
+
+
+def format_summary(summary: Summary, workloads: Sequence[str]) -> str:
+  """One row per candidate: median (min-max) per workload, and the mean of
+  the medians over workloads (inf if any is inf)."""
+  header = ['schedule/weights'] + list(workloads) + ['mean']
+  rows = []
+  for (schedule, name), per_workload in sorted(summary.ratios.items()):
+    cells, medians = [], []
+    for workload in workloads:
+      values = per_workload.get(workload, [])
+      kept = [v for v in values if not math.isnan(v)]
+      if not kept:
+        cells.append('-')
+        continue
+      median = median_ratio(values)
+      medians.append(median)
+      cells.append(f'{median:.2f} ({min(kept):.2f}-{max(kept):.2f})'
+                   f'{"" if len(kept) == len(values) else f" {len(kept)}/{len(values)}"}')
+    mean = float(np.mean(medians)) if medians else math.nan
+    rows.append([f'{schedule}/{name}'] + cells + [f'{mean:.3f}'])
+  widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+  return '\n'.join('  '.join(c.ljust(w) for c, w in zip(r, widths))
+                   for r in [header] + rows)

@@ -1,0 +1,150 @@
+r"""Sweep schedule x averager candidates on the analogues; print the ratios.
+
+For each workload, schedule and seed: one NadamW trajectory at the
+workload's reference point on that schedule, with every averager of
+`--averagers` chained beside it and evaluated at every eval (one trajectory
+serves them all: their updates are the same), and `select_<averager>` read
+off by the training-batch loss rule (localperf/sweep.py). Then, for every
+candidate (schedule, weights), the steps to the validation target over
+those of nadamw (cosine schedule, raw weights) at the same seed: median
+(min-max) over seeds per workload, and the mean of the medians.
+
+  python -m scripts.sweep_codesign --workloads=paper_seven \
+      --schedules=cosine --averagers=ema,ema_lr10,ema_lr30
+  python -m scripts.sweep_codesign --workloads=paper_seven \
+      --schedules=cosine_end75,wsd_60_90 --averagers=ema,ema_lr10
+  python -m scripts.sweep_codesign --workloads=paper_seven --summarize_only
+
+Trajectories already saved under `--output_dir` are not trained again, so
+several processes may share one directory and a stopped sweep resumes.
+Writes <output_dir>/ratios.png. The cosine schedule must be in the
+directory for any ratio to exist.
+"""
+
+import math
+import pathlib
+import sys
+from typing import List, Optional
+
+from absl import flags
+from absl import logging
+
+from localperf import calibration
+from localperf import cli
+from localperf import sweep
+from localperf import workloads as workload_registry
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string('workloads', 'paper_seven',
+                    'Comma-separated workloads or paper_seven.',
+                    flag_values=FLAGS)
+flags.DEFINE_list('schedules', list(sweep.SCHEDULES),
+                  f'Schedules, among {", ".join(sweep.SCHEDULES)}.',
+                  flag_values=FLAGS)
+flags.DEFINE_list('averagers', list(sweep.AVERAGERS),
+                  f'Averagers chained on every trajectory, among '
+                  f'{", ".join(sweep.AVERAGERS)}.', flag_values=FLAGS)
+flags.DEFINE_list('rng_seeds', ['1', '2', '3'], 'Seeds (external ruleset).',
+                  flag_values=FLAGS)
+flags.DEFINE_float('eval_every_fraction', 0.02,
+                   'Steps between evals as a fraction of step_hint.',
+                   flag_values=FLAGS)
+flags.DEFINE_integer('select_every', 16, 'Steps between the training-batch '
+                     'losses of the select_* rule.', flag_values=FLAGS)
+flags.DEFINE_string('output_dir', 'experiments/sweep_codesign',
+                    'Where the curves (JSON) and ratios.png go.',
+                    flag_values=FLAGS)
+flags.DEFINE_boolean('summarize_only', False, 'Train nothing; summarize '
+                     'what --output_dir holds.', flag_values=FLAGS)
+
+
+def _check_flags() -> List[str]:
+  names = calibration.workloads_from_flag(FLAGS.workloads)
+  for name in names:
+    if name not in calibration.PAPER_FIRST_MET_FRACTION:
+      cli.usage_error(f'--workloads must name workloads among '
+                      f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
+                      f'paper_seven, got {name!r}')
+  for flag, known in (('schedules', sweep.SCHEDULES),
+                      ('averagers', sweep.AVERAGERS)):
+    for value in getattr(FLAGS, flag):
+      if value not in known:
+        cli.usage_error(f'--{flag} must be among {", ".join(known)}, got '
+                        f'{value!r}')
+  try:
+    seeds = [int(s) for s in FLAGS.rng_seeds]
+  except ValueError:
+    seeds = []
+  if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+    cli.usage_error('--rng_seeds must be distinct integers >= 0, e.g. '
+                    f'1,2,3, got {",".join(FLAGS.rng_seeds)!r}')
+  if FLAGS.select_every < 1:
+    cli.usage_error(f'--select_every must be an integer >= 1, got '
+                    f'{FLAGS.select_every}')
+  for name in names:
+    try:
+      calibration.eval_every_steps(
+          workload_registry.get_workload(name).step_hint,
+          FLAGS.eval_every_fraction)
+    except ValueError as e:
+      cli.usage_error(f'--eval_every_fraction for {name}: {e}')
+  return names
+
+
+def plot(summary: sweep.Summary, workloads: List[str],
+         path: pathlib.Path) -> pathlib.Path:
+  """Median ratio per workload (bars) for every candidate, as a PNG."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  candidates = sorted(summary.ratios)
+  fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(workloads)), 5))
+  width = 0.8 / max(len(candidates), 1)
+  for i, candidate in enumerate(candidates):
+    medians = [sweep.median_ratio(summary.ratios[candidate].get(w, []))
+               for w in workloads]
+    shown = [2.0 if math.isinf(m) else m for m in medians]
+    ax.bar(np.arange(len(workloads)) + i * width, shown, width,
+           label='/'.join(candidate))
+  ax.axhline(1.0, color='k', lw=0.8)
+  ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2)
+  ax.set_xticklabels(workloads, rotation=20)
+  ax.set_ylabel('steps to target / nadamw (median; never shown at 2)')
+  ax.set_ylim(0, 2.05)
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  cli.parse(FLAGS, argv, __doc__)
+  names = _check_flags()
+  output_dir = pathlib.Path(FLAGS.output_dir)
+  if not FLAGS.summarize_only:
+    for name in names:
+      for schedule in FLAGS.schedules:
+        for seed in map(int, FLAGS.rng_seeds):
+          if sweep.trajectory_path(output_dir, name, schedule, seed).exists():
+            continue
+          logging.info('training %s %s seed %d', name, schedule, seed)
+          sweep.run_trajectory(
+              name, schedule, seed, FLAGS.averagers,
+              eval_every_fraction=FLAGS.eval_every_fraction,
+              select_every=FLAGS.select_every, output_dir=output_dir,
+              log=logging.info)
+  summary = sweep.summarize(sweep.load_trajectories(output_dir))
+  if not summary.ratios:
+    cli.usage_error(f'{output_dir} holds no cosine trajectory to compare '
+                    'against; run --schedules=cosine first')
+  print(sweep.format_summary(summary, names))
+  print(f'ratios: {plot(summary, names, output_dir / "ratios.png")}',
+        flush=True)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,111 @@
+"""The co-design sweep: paired ratios, summaries, saved curves, flags."""
+
+import math
+
+import numpy as np
+import pytest
+
+from localperf import calibration as cal
+from localperf import sweep
+from localperf import workloads as registry
+from scripts import sweep_codesign
+
+TARGET = registry.get_workload('ctr_dlrm').validation_target_value  # Minimized.
+
+
+def _curve(values, every=100):
+  return cal.Curve(np.arange(1, len(values) + 1) * every, np.asarray(values))
+
+
+def _trajectory(schedule, seed, **curves):
+  return sweep.Trajectory('ctr_dlrm', schedule, seed,
+                          {k: _curve(v) for k, v in curves.items()})
+
+
+def test_paired_ratio_counts_misses():
+  assert sweep.paired_ratio(150, 200) == 0.75
+  assert sweep.paired_ratio(None, 200) == math.inf
+  assert math.isnan(sweep.paired_ratio(100, None))
+  assert math.isnan(sweep.paired_ratio(None, None))
+
+
+def test_summarize_pairs_each_candidate_with_the_same_seeds_cosine_raw():
+  above, below = TARGET + 0.01, TARGET - 0.01
+  trajectories = [
+      # Seed 1: nadamw meets at step 400, the EMA at 200.
+      _trajectory('cosine', 1, raw=[above] * 3 + [below],
+                  ema=[above, below, below, below]),
+      # Seed 2: nadamw meets at 200, the EMA never.
+      _trajectory('cosine', 2, raw=[above, below], ema=[above, above]),
+      # Seed 3: nadamw never meets it.
+      _trajectory('cosine', 3, raw=[above, above], ema=[above, below]),
+      # Another schedule: meets at 300 (seed 1), 100 (seed 2).
+      _trajectory('wsd', 1, raw=[above, above, below]),
+      _trajectory('wsd', 2, raw=[below]),
+      # No cosine run at seed 4: nothing to pair with.
+      _trajectory('wsd', 4, raw=[below]),
+  ]
+  summary = sweep.summarize(trajectories)
+  assert summary.seeds == {'ctr_dlrm': [1, 2, 3]}
+  assert summary.ratios[('cosine', 'raw')]['ctr_dlrm'][:2] == [1.0, 1.0]
+  ema = summary.ratios[('cosine', 'ema')]['ctr_dlrm']
+  assert ema[:2] == [0.5, math.inf] and math.isnan(ema[2])
+  assert summary.ratios[('wsd', 'raw')]['ctr_dlrm'] == [0.75, 0.5]
+  # Median over the seeds where nadamw met it: (0.5, inf) -> inf.
+  assert sweep.median_ratio(ema) == math.inf
+  assert sweep.median_ratio([0.75, 0.5]) == 0.625
+  table = sweep.format_summary(summary, ['ctr_dlrm'])
+  assert 'cosine/ema' in table and '2/3' in table
+  assert 'wsd/raw' in table and '0.62 (0.50-0.75)' in table
+
+
+def test_trajectories_round_trip_through_json(tmp_path):
+  path = sweep.trajectory_path(tmp_path, 'ctr_dlrm', 'cosine', 7)
+  path.write_text('{"raw": {"steps": [10, 20], "values": [0.5, 0.4]}}')
+  (loaded,) = sweep.load_trajectories(tmp_path)
+  assert (loaded.workload, loaded.schedule, loaded.seed) == (
+      'ctr_dlrm', 'cosine', 7)
+  np.testing.assert_array_equal(loaded.curves['raw'].values, [0.5, 0.4])
+
+
+def test_averagers_ride_along_without_changing_the_trajectory():
+  """Same raw curve with and without averagers; select_* is raw or EMA."""
+  every, steps = 60, 300
+  with_averagers = cal.train_trajectory(
+      'ctr_dlrm', schedule_fn=sweep.SCHEDULES['cosine'],
+      averagers_fn=lambda lr, hparams, hint: {
+          'ema_lr10': sweep.AVERAGERS['ema_lr10'](lr, hparams, hint)},
+      eval_every=every, num_steps=steps, rng_seed=1, select_every=16)
+  plain = cal.train(
+      'ctr_dlrm', constant=False, eval_every=every, num_steps=steps,
+      rng_seed=1, average=False)
+  curves = with_averagers.curves
+  np.testing.assert_array_equal(curves['raw'].values,
+                                plain.curves['raw'].values)
+  assert not np.array_equal(curves['ema_lr10'].values, curves['raw'].values)
+  for picked, raw, ema in zip(curves['select_ema_lr10'].values,
+                              curves['raw'].values,
+                              curves['ema_lr10'].values):
+    assert picked in (raw, ema)
+
+
+@pytest.mark.parametrize('flag,name', [
+    ('--workloads=nope', '--workloads'),
+    ('--schedules=cosine,linear', '--schedules'),
+    ('--averagers=swa', '--averagers'),
+    ('--rng_seeds=1,1', '--rng_seeds'),
+    ('--select_every=0', '--select_every'),
+    ('--eval_every_fraction=0.013', '--eval_every_fraction'),
+])
+def test_bad_flags_exit_2_naming_the_flag(flag, name, capsys):
+  with pytest.raises(SystemExit) as e:
+    sweep_codesign.main([flag])
+  assert e.value.code == 2
+  assert name in capsys.readouterr().err
+
+
+def test_summarize_only_needs_a_cosine_run(tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    sweep_codesign.main([f'--output_dir={tmp_path}', '--summarize_only'])
+  assert e.value.code == 2
+  assert 'cosine' in capsys.readouterr().err
