@@ -1,10 +1,11 @@
 """Cost of averaging in a whole AlgoPerf train step, as ratios to nadamw.
 
-Drives `update_params` of nadamw, nadamw_ema and nadamw_lawa (its queue in
-host memory, the default, and on the device) as AlgoPerf's runner does, on
-toy models of about 10M and 100M parameters (`--sizes`), with a snapshot
-every `--every_steps` steps (the paper's cadence: 64-128; EMA decay 0.9,
-LAWA L=20). A round times `--steps` consecutive steps of each submission,
+Drives `update_params` of nadamw, nadamw_ema, nadamw_lawa (its queue in
+host memory, the default, and on the device) and nadamw_codesign (without
+and with its batch-loss choice, also every `--every_steps` steps) as
+AlgoPerf's runner does, on toy models of about 10M and 100M parameters
+(`--sizes`), with a snapshot every `--every_steps` steps (the paper's
+cadence: 64-128; EMA decay 0.9, LAWA L=20). A round times `--steps` consecutive steps of each submission,
 synchronised at the end only, so a snapshot's copy to host memory and its
 push onto the queue (a worker thread) are charged to the steps they overlap.
 Then times `prepare_for_eval` once each average is ready (a snapshot every
@@ -57,6 +58,9 @@ def configs(every_steps: int, queue_length: int, device_queue: bool
       'nadamw': ('nadamw', {}),
       'nadamw_ema': ('nadamw_ema', every),
       'nadamw_lawa (host)': ('nadamw_lawa', lawa),
+      'nadamw_codesign': ('nadamw_codesign', every),
+      'nadamw_codesign (select)': (
+          'nadamw_codesign', {**every, 'select_every_steps': every_steps}),
   }
   if device_queue:
     out['nadamw_lawa (device)'] = (

@@ -25,10 +25,12 @@ from localperf import cli
 from localperf import memory
 
 DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
-                       'schedule_free_adamw')
+                       'schedule_free_adamw', 'nadamw_codesign')
 # Variants beyond each submission's defaults: (label, submission, overrides).
 VARIANTS = (('nadamw_lawa (device queue)', 'nadamw_lawa',
-             {'lawa_queue_location': 'device'}),)
+             {'lawa_queue_location': 'device'}),
+            ('nadamw_codesign (select)', 'nadamw_codesign',
+             {'select_every_steps': 64}))
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_list('submissions', list(DEFAULT_SUBMISSIONS),

@@ -1,7 +1,7 @@
 r"""Run submissions on localperf's CPU workloads and compare them.
 
-With no arguments: nadamw, nadamw_ema, nadamw_lawa and schedule_free_adamw on
-mnist1d, one trial each at the first point of each submission's
+With no arguments: nadamw, nadamw_ema, nadamw_lawa, schedule_free_adamw and
+nadamw_codesign on mnist1d, one trial each at the first point of each submission's
 `tuning_search_space.json`; prints steps and time to the validation target,
 the best validation metric and the ratio to nadamw, then scores the logs with
 AlgoPerf's rules (time to target as submission time and as steps) and writes
@@ -46,7 +46,7 @@ from localperf import workloads as workload_registry
 from scripts import score as score_script
 
 DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
-                       'schedule_free_adamw')
+                       'schedule_free_adamw', 'nadamw_codesign')
 REFERENCE_SUBMISSION = 'nadamw'
 
 

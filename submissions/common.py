@@ -352,12 +352,15 @@ def _track_loss_gap(state: TrainState, select: Select, model_state,
                     batch, rng) -> TrainState:
   """`loss_gap += loss(average) - loss(raw)` on `batch`, on the device.
 
-  Before the average is ready it equals the raw weights and adds 0.
+  Adds 0 before the average is ready. The float32 average is scored as it
+  is (no copy, no host sync).
   """
-  average = optim.averaged_params(state.opt_state, state.params)
-  gap = (select.batch_loss(average, model_state, batch, rng)
+  averaging = optim.find_averaging_state(state.opt_state)
+  gap = (select.batch_loss(optim.average_of(averaging), model_state, batch,
+                           rng)
          - select.batch_loss(state.params, model_state, batch, rng))
-  return state._replace(loss_gap=state.loss_gap + gap)
+  ready = optim.is_average_ready(averaging)
+  return state._replace(loss_gap=state.loss_gap + jnp.where(ready, gap, 0.0))
 
 
 @functools.lru_cache(maxsize=None)

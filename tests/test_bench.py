@@ -35,13 +35,14 @@ def test_optimizer_state_bytes_per_device(capsys):
   assert rows['nadamw+lawa(L=3, host)'] == [2 * param_mb, 1.0, 5 * param_mb]
 
 
-@pytest.mark.slow  # Eight trials, each compiling its train step: ~1 min.
+@pytest.mark.slow  # Twelve trials, each compiling its train step: ~1.5 min.
 def test_train_step_bench_runs_every_configuration(capsys):
   assert bench_train_step.main([
       '--sizes=1', '--every_steps=2', '--steps=2', '--rounds=2',
       '--batch_size=8', '--lawa_queue_length=2']) == 0
   out = capsys.readouterr().out
-  for name in ('nadamw_ema', 'nadamw_lawa (host)', 'nadamw_lawa (device)'):
+  for name in ('nadamw_ema', 'nadamw_lawa (host)', 'nadamw_lawa (device)',
+               'nadamw_codesign', 'nadamw_codesign (select)'):
     assert len(re.findall(rf'^  {re.escape(name)} +[\d.]+ +[\d.]+$', out,
                           re.M)) == 2, out
   assert re.search(r'^  nadamw +[\d.]+ +1\.000$', out, re.M), out

@@ -386,6 +386,28 @@ def test_bad_hyperparameters_name_the_field(bad, field):
         as_hyperparameters({**POINTS['nadamw_ema'], **bad}), None)
 
 
+@pytest.mark.parametrize('bad,message', [
+    ({'ema_min_window_fraction': 0.5}, '`ema_min_window_fraction` must be <='),
+    ({'ema_max_window_fraction': 0.0}, '`ema_max_window_fraction` must be'),
+    ({'decay_start_fraction': 0.95}, r'`decay_start_fraction` must lie in'),
+    ({'decay_start_fraction': 0.01}, r'`decay_start_fraction` must lie in'),
+    ({'decay_start_fraction': None, 'decay_end_fraction': 0.04},
+     '`decay_end_fraction` must exceed `warmup_factor`'),
+    ({'select_every_steps': 0}, '`select_every_steps` must be an integer'),
+])
+def test_codesign_bad_hyperparameters_are_named_before_training(bad,
+                                                                message):
+  submission = load('nadamw_codesign')
+  point = as_hyperparameters({**POINTS['nadamw_codesign'], **bad})
+  with pytest.raises(ValueError, match=message):
+    submission.check_hyperparameters(point)
+  workload = toy_workload.ToyWorkload()
+  params, model_state = workload.init_model_fn(jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match=message):
+    submission.init_optimizer_state(workload, params, model_state, point,
+                                    None)
+
+
 @pytest.mark.parametrize('location', ['gpu', 1, None, True])
 def test_bad_lawa_queue_location_is_named(location):
   submission = load('nadamw_lawa')
