@@ -186,6 +186,18 @@ def median_ratio(values: Sequence[float]) -> float:
   return float(np.median(kept)) if kept else math.nan
 
 
+def median_ratios(summary: Summary, candidate: Tuple[str, str],
+                  workloads: Sequence[str]) -> Dict[str, float]:
+  """{workload: median ratio} of `candidate`, leaving out workloads where
+  it has no trajectory or nadamw met the target at no seed."""
+  out = {}
+  for workload in workloads:
+    median = median_ratio(summary.ratios[candidate].get(workload, []))
+    if not math.isnan(median):
+      out[workload] = median
+  return out
+
+
 def format_summary(summary: Summary, workloads: Sequence[str]) -> str:
   """One row per candidate: median (min-max) per workload, and the mean of
   the medians over workloads (inf if any is inf)."""

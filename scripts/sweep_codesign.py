@@ -13,14 +13,19 @@ those of nadamw (cosine schedule, raw weights) at the same seed: median
       --schedules=cosine --averagers=ema,ema_lr10,ema_lr30
   python -m scripts.sweep_codesign --workloads=paper_seven \
       --schedules=cosine_end75,wsd_60_90 --averagers=ema,ema_lr10
-  python -m scripts.sweep_codesign --workloads=paper_seven --summarize_only
+  python -m scripts.sweep_codesign --workloads=paper_seven --summarize_only \
+      --export_candidate=cosine/ema_lr10 --export_path=ratios.json
 
 Trajectories already saved under `--output_dir` are not trained again, so
 several processes may share one directory and a stopped sweep resumes.
-Writes <output_dir>/ratios.png. The cosine schedule must be in the
+Writes <output_dir>/ratios.png, and with --export_candidate the median
+ratio per workload of one candidate as JSON (the input of
+`scripts.project_leaderboard --ratios=FILE`; a workload where nadamw never
+met the target at any seed is left out). The cosine schedule must be in the
 directory for any ratio to exist.
 """
 
+import json
 import math
 import pathlib
 import sys
@@ -56,6 +61,12 @@ flags.DEFINE_string('output_dir', 'experiments/sweep_codesign',
                     flag_values=FLAGS)
 flags.DEFINE_boolean('summarize_only', False, 'Train nothing; summarize '
                      'what --output_dir holds.', flag_values=FLAGS)
+flags.DEFINE_string('export_candidate', None, 'SCHEDULE/WEIGHTS (a row of '
+                    'the table) whose median ratios to write to '
+                    '--export_path, for scripts.project_leaderboard.',
+                    flag_values=FLAGS)
+flags.DEFINE_string('export_path', None, 'JSON file for --export_candidate: '
+                    '{"workload": median ratio}.', flag_values=FLAGS)
 
 
 def _check_flags() -> List[str]:
@@ -78,6 +89,17 @@ def _check_flags() -> List[str]:
   if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
     cli.usage_error('--rng_seeds must be distinct integers >= 0, e.g. '
                     f'1,2,3, got {",".join(FLAGS.rng_seeds)!r}')
+  if (FLAGS.export_candidate is None) != (FLAGS.export_path is None):
+    cli.usage_error('--export_candidate and --export_path go together')
+  if FLAGS.export_candidate is not None:
+    schedule, _, weights = FLAGS.export_candidate.partition('/')
+    averagers = ['raw'] + [f'{p}{a}' for a in FLAGS.averagers
+                           for p in ('', 'select_')]
+    if schedule not in sweep.SCHEDULES or weights not in averagers:
+      cli.usage_error(f'--export_candidate must be SCHEDULE/WEIGHTS with '
+                      f'SCHEDULE among {", ".join(sweep.SCHEDULES)} and '
+                      f'WEIGHTS among {", ".join(averagers)}, got '
+                      f'{FLAGS.export_candidate!r}')
   if FLAGS.select_every < 1:
     cli.usage_error(f'--select_every must be an integer >= 1, got '
                     f'{FLAGS.select_every}')
@@ -143,6 +165,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   print(sweep.format_summary(summary, names))
   print(f'ratios: {plot(summary, names, output_dir / "ratios.png")}',
         flush=True)
+  if FLAGS.export_candidate:
+    candidate = tuple(FLAGS.export_candidate.split('/'))
+    if candidate not in summary.ratios:
+      cli.usage_error(f'--export_candidate {FLAGS.export_candidate} has no '
+                      f'trajectories in {output_dir}')
+    medians = sweep.median_ratios(summary, candidate, names)
+    path = pathlib.Path(FLAGS.export_path)
+    path.write_text(json.dumps(medians, indent=1) + '\n')
+    print(f'{FLAGS.export_candidate} median ratios: {path}')
   return 0
 
 

@@ -1,5 +1,6 @@
 """The co-design sweep: paired ratios, summaries, saved curves, flags."""
 
+import json
 import math
 
 import numpy as np
@@ -109,3 +110,32 @@ def test_summarize_only_needs_a_cosine_run(tmp_path, capsys):
     sweep_codesign.main([f'--output_dir={tmp_path}', '--summarize_only'])
   assert e.value.code == 2
   assert 'cosine' in capsys.readouterr().err
+
+
+def test_export_writes_the_candidates_median_ratios(tmp_path, capsys):
+  above, below = TARGET + 0.01, TARGET - 0.01
+  for seed, ema_meets in ((1, 2), (2, 4), (3, 1)):  # nadamw meets at 4.
+    curves = {'raw': [above] * 3 + [below],
+              'ema': [above] * (ema_meets - 1) + [below] * (5 - ema_meets)}
+    sweep.trajectory_path(tmp_path, 'ctr_dlrm', 'cosine', seed).write_text(
+        json.dumps({k: {'steps': list(range(100, 100 * len(v) + 1, 100)),
+                        'values': v} for k, v in curves.items()}))
+  out = tmp_path / 'ratios.json'
+  assert sweep_codesign.main([
+      f'--output_dir={tmp_path}', '--summarize_only', '--workloads=ctr_dlrm',
+      '--averagers=ema', '--export_candidate=cosine/ema',
+      f'--export_path={out}']) == 0
+  assert json.loads(out.read_text()) == {'ctr_dlrm': 0.5}  # 0.5, 1, 0.25.
+  assert '0.50 (0.25-1.00)' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--export_candidate=cosine/ema'], 'go together'),
+    (['--export_candidate=cosine/swa', '--export_path=x.json'],
+     '--export_candidate must be'),
+])
+def test_bad_export_flags_exit_2(flags, message, capsys):
+  with pytest.raises(SystemExit) as e:
+    sweep_codesign.main(flags)
+  assert e.value.code == 2
+  assert message in capsys.readouterr().err
