@@ -49,7 +49,7 @@ SELF_TUNING_HYPERPARAMETERS = {
     **_NADAMW,
     'decay_start_fraction': None,
     'decay_end_fraction': 1.0,
-    'ema_max_window_fraction': 0.1,
+    'ema_max_window_fraction': 0.05,
     'ema_min_window_fraction': 0.005,
     'averaging_start_fraction': 0.0,
     'averaging_every_steps': None,
