@@ -91,7 +91,6 @@ AVERAGERS = {
     'ema_lr5': lr_following_ema(0.05),
     'ema_lr10': lr_following_ema(0.10),
     'ema_lr20': lr_following_ema(0.20),
-    'ema_lr30': lr_following_ema(0.30),
 }
 
 

@@ -123,12 +123,13 @@ def plot(summary: sweep.Summary, workloads: List[str],
   candidates = sorted(summary.ratios)
   fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(workloads)), 5))
   width = 0.8 / max(len(candidates), 1)
+  colors = plt.get_cmap('tab20')
   for i, candidate in enumerate(candidates):
     medians = [sweep.median_ratio(summary.ratios[candidate].get(w, []))
                for w in workloads]
     shown = [2.0 if math.isinf(m) else m for m in medians]
     ax.bar(np.arange(len(workloads)) + i * width, shown, width,
-           label='/'.join(candidate))
+           label='/'.join(candidate), color=colors(i % 20))
   ax.axhline(1.0, color='k', lw=0.8)
   ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2)
   ax.set_xticklabels(workloads, rotation=20)
