@@ -10,7 +10,7 @@ those of nadamw (cosine schedule, raw weights) at the same seed: median
 (min-max) over seeds per workload, and the mean of the medians.
 
   python -m scripts.sweep_codesign --workloads=paper_seven \
-      --schedules=cosine --averagers=ema,ema_lr10,ema_lr30
+      --schedules=cosine --averagers=ema,ema_lr5,ema_lr10,ema_lr20
   python -m scripts.sweep_codesign --workloads=paper_seven \
       --schedules=cosine_end75,wsd_60_90 --averagers=ema,ema_lr10
   python -m scripts.sweep_codesign --workloads=paper_seven --summarize_only \
