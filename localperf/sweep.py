@@ -24,7 +24,7 @@ the work and `summarize` reads them back.
 import json
 import math
 import pathlib
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import optax

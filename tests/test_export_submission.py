@@ -260,7 +260,7 @@ def test_command_line_writes_the_folder(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--submission=adamw'], "--submission must be one of nadamw, nadamw_ema"),
+    (['--submission=adamw'], "--submission must be one of nadamw, nadamw_codesign, nadamw_ema"),
     (['--submission=nadamw', '--tuning_ruleset=both'],
      "flag --tuning_ruleset=both: value should be one of <external|self>"),
     ([], '--submission is required.'),

@@ -205,8 +205,8 @@ def test_unknown_submission_lists_the_valid_ones(capsys):
   message = _error(['--dry_run', '--experiment_dir', '/exp', '--submissions',
                     'adamw'], capsys)
   assert message == (
-      "--submissions: unknown ['adamw']; valid: nadamw, nadamw_ema, "
-      'nadamw_lawa, schedule_free_adamw.')
+      "--submissions: unknown ['adamw']; valid: nadamw, nadamw_codesign, "
+      'nadamw_ema, nadamw_lawa, schedule_free_adamw.')
 
 
 @pytest.mark.parametrize('flags, expected', [
