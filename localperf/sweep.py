@@ -39,19 +39,15 @@ EMA_DECAY = calibration.EMA_DECAY
 MIN_WINDOW_FRACTION = 0.005  # Of step_hint: the LR-following window's floor.
 
 
-def _cosine(end: float) -> calibration.ScheduleFn:
-  def make(hparams, step_hint):
-    return optim.warmup_cosine_decay(
-        hparams['learning_rate'], step_hint, hparams['warmup_factor'],
-        decay_end_fraction=end)
-  return make
+def _schedule(decay_start: Optional[float],
+              decay_end: float) -> calibration.ScheduleFn:
+  """`submissions/nadamw_codesign`'s schedule with these decay fractions."""
 
-
-def _wsd(start: float, end: float) -> calibration.ScheduleFn:
   def make(hparams, step_hint):
-    return optim.warmup_stable_decay(
-        hparams['learning_rate'], step_hint, hparams['warmup_factor'],
-        decay_start_fraction=start, decay_end_fraction=end)
+    return codesign.schedule_from_hyperparameters(
+        {**hparams, 'decay_start_fraction': decay_start,
+         'decay_end_fraction': decay_end}, step_hint)
+
   return make
 
 
@@ -59,9 +55,9 @@ def _wsd(start: float, end: float) -> calibration.ScheduleFn:
 # 0.75 of it (the paper's shorter budget); warmup-stable-decay, linear from
 # 0.6 to 0.9 of it.
 SCHEDULES: Dict[str, calibration.ScheduleFn] = {
-    'cosine': _cosine(1.0),
-    'cosine_end75': _cosine(0.75),
-    'wsd_60_90': _wsd(0.6, 0.9),
+    'cosine': _schedule(None, 1.0),
+    'cosine_end75': _schedule(None, 0.75),
+    'wsd_60_90': _schedule(0.6, 0.9),
 }
 
 
