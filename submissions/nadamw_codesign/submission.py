@@ -19,8 +19,10 @@ weights whose window follows the learning rate, evaluated through
 
 While the learning rate is high the EMA spans a wide window and smooths the
 noise of large steps, standing in for the decay still to come; as the
-learning rate anneals, the window narrows to the paper's ~1% and the average
-stops lagging the raw weights.
+learning rate anneals, the window narrows to its floor (by default 0.5% of
+H, half the paper's 1%) and the average stops lagging the raw weights. The
+defaults are the winner of `python -m scripts.sweep_codesign` on the local
+analogues (README).
 
 With `select_every_steps`, every that many updates `update_params` also
 scores the raw and the averaged weights on the batch it was handed (one
