@@ -547,7 +547,27 @@ def suggested_targets(report: Report) -> str:
 
 
 def workloads_from_flag(value: str) -> Sequence[str]:
+  """Workload names from `--workloads`, groups expanded; ValueError naming
+  the flag if one is not an analogue of the paper's seven."""
   names = []
   for name in value.split(','):
     names += workload_registry.WORKLOAD_GROUPS.get(name, (name,))
+  for name in names:
+    if name not in PAPER_FIRST_MET_FRACTION:
+      raise ValueError(f'--workloads must name workloads among '
+                       f'{", ".join(PAPER_FIRST_MET_FRACTION)} or '
+                       f'paper_seven, got {name!r}')
   return names
+
+
+def seeds_from_flag(values: Sequence[str]) -> List[int]:
+  """`--rng_seeds` as integers; ValueError naming the flag unless they are
+  distinct integers >= 0."""
+  try:
+    seeds = [int(s) for s in values]
+  except ValueError:
+    seeds = []
+  if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+    raise ValueError('--rng_seeds must be distinct integers >= 0, e.g. '
+                     f'0,1,2, got {",".join(values)!r}')
+  return seeds

@@ -70,25 +70,17 @@ flags.DEFINE_string('export_path', None, 'JSON file for --export_candidate: '
 
 
 def _check_flags() -> List[str]:
-  names = calibration.workloads_from_flag(FLAGS.workloads)
-  for name in names:
-    if name not in calibration.PAPER_FIRST_MET_FRACTION:
-      cli.usage_error(f'--workloads must name workloads among '
-                      f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
-                      f'paper_seven, got {name!r}')
+  try:
+    names = calibration.workloads_from_flag(FLAGS.workloads)
+    calibration.seeds_from_flag(FLAGS.rng_seeds)
+  except ValueError as e:
+    cli.usage_error(str(e))
   for flag, known in (('schedules', sweep.SCHEDULES),
                       ('averagers', sweep.AVERAGERS)):
     for value in getattr(FLAGS, flag):
       if value not in known:
         cli.usage_error(f'--{flag} must be among {", ".join(known)}, got '
                         f'{value!r}')
-  try:
-    seeds = [int(s) for s in FLAGS.rng_seeds]
-  except ValueError:
-    seeds = []
-  if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
-    cli.usage_error('--rng_seeds must be distinct integers >= 0, e.g. '
-                    f'1,2,3, got {",".join(FLAGS.rng_seeds)!r}')
   if (FLAGS.export_candidate is None) != (FLAGS.export_path is None):
     cli.usage_error('--export_candidate and --export_path go together')
   if FLAGS.export_candidate is not None:
