@@ -16,7 +16,9 @@ boolean, `--flagfile=FILE`, and absl logging's own flags (`--verbosity`,
 `--logtostderr`, ...). `--help` prints the script's docstring and its flags,
 `--helpfull` absl's too. A bad flag, or a check of the script's that fails
 (`usage_error`), prints one line naming it and exits with status 2, as
-argparse did, before any work starts.
+argparse did, before any work starts. A long-running script that catches
+Ctrl-C (KeyboardInterrupt) says in one line what it kept and how to go on
+(`interrupted`), and exits with status 130, as a shell reports SIGINT.
 """
 
 import os
@@ -27,6 +29,7 @@ from absl import flags
 from absl import logging
 
 USAGE_ERROR_STATUS = 2
+INTERRUPTED_STATUS = 130  # 128 + SIGINT.
 _HELP = ('--help', '-help', '-h', '-?', '--helpshort')
 _HELPFULL = ('--helpfull', '-helpfull')
 
@@ -45,6 +48,12 @@ def usage_error(message: str) -> NoReturn:
   raise SystemExit(USAGE_ERROR_STATUS)
 
 
+def interrupted(note: str) -> int:
+  """Prints `<prog>: interrupted; <note>` on stderr; returns 130."""
+  print(f'\n{_prog()}: interrupted; {note}', file=sys.stderr)
+  return INTERRUPTED_STATUS
+
+
 def parse(flag_values: flags.FlagValues,
           argv: Optional[Sequence[str]] = None,
           doc: str = '') -> List[str]:
@@ -60,7 +69,9 @@ def parse(flag_values: flags.FlagValues,
   if any(a in _HELP + _HELPFULL for a in argv):
     print(doc.strip() + '\n\nFlags:\n' + flag_values.get_help())
     if any(a in _HELPFULL for a in argv):
-      print('\nabsl and logging flags:\n' + flags.FLAGS.get_help())
+      # --flagfile and --undefok are listed above, with the script's flags.
+      print('\nabsl and logging flags:\n'
+            + flags.FLAGS.get_help(include_special_flags=False))
     raise SystemExit(0)
   flag_values.unparse_flags()
   try:

@@ -228,8 +228,9 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
       os.makedirs(trial_dir, exist_ok=True)
       if hyperparameters is not None:
         hyperparameters = logs.write_hparams(hyperparameters, trial_dir)
-    label = (f'{plan.workload_name} {_submission_name(plan.submission.path)} '
-             f'trial {trial.index} ({i + 1} of {len(plan.trials)})')
+    label = f'{plan.workload_name} {_submission_name(plan.submission.path)}'
+    if len(plan.trials) > 1:
+      label += f' trial {trial.index} ({i + 1}/{len(plan.trials)})'
     workload = workload_registry.get_workload(plan.workload_name)
     score, metrics = train_once(
         workload, plan.submission, hyperparameters, rng, plan.rng_seed,
@@ -455,12 +456,13 @@ def eval_due(global_step: int, now: float, train_state: Dict[str, Any],
 def progress_line(workload: spec.Workload, global_step: int,
                   train_state: Dict[str, Any], eval_result: Dict[str, Any],
                   budget_sec: float) -> str:
-  """'step 600 (30% of step_hint), validation/accuracy 0.9312 (target 0.976),
-  12.3s of 90s, 77.7s left'."""
-  metric = f'validation/{workload.target_metric_name}'
-  reached = ', reached' if train_state['validation_goal_reached'] else ''
+  """'step 600 (30%): accuracy 0.9312, target 0.976; 12s of 60s': the step
+  (and its share of step_hint), the validation metric against its target
+  ('target 0.976 met' once reached) and the submission time of the budget."""
+  metric = workload.target_metric_name
+  met = ' met' if train_state['validation_goal_reached'] else ''
   used = train_state['accumulated_submission_time']
-  return (f'step {global_step} ({100 * global_step / workload.step_hint:.0f}% '
-          f'of step_hint), {metric} {eval_result[metric]:.4f} (target '
-          f'{workload.validation_target_value}{reached}), {used:.1f}s of '
-          f'{budget_sec:.0f}s, {max(budget_sec - used, 0.0):.1f}s left')
+  return (f'step {global_step} ({100 * global_step / workload.step_hint:.0f}%)'
+          f': {metric} {eval_result[f"validation/{metric}"]:.4f}, target '
+          f'{workload.validation_target_value}{met}; {used:.0f}s of '
+          f'{budget_sec:.0f}s')

@@ -65,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   value = FLAGS.workloads or FLAGS.workload
   if not value:
     cli.usage_error('--workload or --workloads is required, one of '
-                    f'{", ".join(workload_registry.WORKLOAD_NAMES)} or '
+                    f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
                     'paper_seven')
   try:
     names = calibration.workloads_from_flag(value)
@@ -83,21 +83,34 @@ def main(argv: Optional[List[str]] = None) -> int:
                                    FLAGS.eval_every_fraction)
     except ValueError as e:
       cli.usage_error(f'--workloads {name}: {e}')
-  all_passed = True
-  for name in names:
-    report = calibration.calibrate(
-        name, eval_every_fraction=FLAGS.eval_every_fraction,
-        rng_seeds=seeds, max_fraction=FLAGS.max_fraction,
-        constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
-        log=logging.info)
-    print(calibration.format_report(report))
-    if FLAGS.suggest_targets:
-      print(calibration.suggested_targets(report))
-    path = calibration.plot(report,
-                            pathlib.Path(FLAGS.output_dir) / f'{name}.png')
-    print(f'  curves: {path}', flush=True)
-    all_passed &= report.passed
+  all_passed, done = True, []
+  try:
+    for name in names:
+      report = calibration.calibrate(
+          name, eval_every_fraction=FLAGS.eval_every_fraction,
+          rng_seeds=seeds, max_fraction=FLAGS.max_fraction,
+          constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
+          log=logging.info)
+      print(calibration.format_report(report))
+      if FLAGS.suggest_targets:
+        print(calibration.suggested_targets(report))
+      path = calibration.plot(report,
+                              pathlib.Path(FLAGS.output_dir) / f'{name}.png')
+      print(f'  curves: {path}', flush=True)
+      all_passed &= report.passed
+      done.append(name)
+  except KeyboardInterrupt:
+    return cli.interrupted(interrupted_note(names, done))
   return 0 if all_passed else 1
+
+
+def interrupted_note(names: List[str], done: List[str]) -> str:
+  """What an interrupted calibration kept, and how to finish it."""
+  rest = ','.join(n for n in names if n not in done)
+  kept = (f'the reports above and the curves of {", ".join(done)} are kept '
+          f'in {FLAGS.output_dir}' if done else 'nothing is kept')
+  return (f'{kept}; a calibration does not resume: rerun the rest with '
+          f'--workloads={rest}.')
 
 
 if __name__ == '__main__':

@@ -232,9 +232,10 @@ def export_submission(name: str, tuning_ruleset: str, out: str,
   """Writes the folder; returns the files written, relative to `out`.
 
   Raises:
-    ValueError: naming the unknown submission or ruleset, an existing
-      non-empty `out`, a missing search space, or an import that cannot be
-      made relative.
+    ValueError: naming the unknown submission or ruleset, an existing file
+      or non-empty folder `out`, a missing search space, or an import that
+      cannot be made relative.
+    OSError: if `out` cannot be created or written.
   """
   valid = submission_names(repo_dir)
   if name not in valid:
@@ -244,6 +245,9 @@ def export_submission(name: str, tuning_ruleset: str, out: str,
     raise ValueError(f'--tuning_ruleset must be one of {", ".join(RULESETS)}'
                      f', got {tuning_ruleset!r}.')
   out_dir = pathlib.Path(out)
+  if out_dir.exists() and not out_dir.is_dir():
+    raise ValueError(f'--out must be a new or empty folder, got {out} (a '
+                     'file).')
   if out_dir.exists() and any(out_dir.iterdir()):
     raise ValueError(f'--out must be a new or empty folder, got {out} (not '
                      'empty).')
@@ -299,6 +303,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 FLAGS.out, info)
   except ValueError as e:
     cli.usage_error(str(e))
+  except OSError as e:
+    cli.usage_error(f'--out {FLAGS.out}: cannot write '
+                    f'{e.filename or FLAGS.out}: {e.strerror}.')
   for field in ('authors', 'affiliations'):
     if not info[field]:
       logging.warning('submission_info.yml: %s is empty; the leaderboard '

@@ -1,15 +1,18 @@
 r"""Run submissions on localperf's CPU workloads and compare them.
 
 With no arguments: nadamw, nadamw_ema, nadamw_lawa, schedule_free_adamw and
-nadamw_codesign on mnist1d, one trial each at the first point of each submission's
-`tuning_search_space.json`; prints steps and time to the validation target,
-the best validation metric and the ratio to nadamw, then scores the logs with
-AlgoPerf's rules (time to target as submission time and as steps) and writes
-AlgoPerf-style logs, `validation_curves.png` and `scores_<time>/` (scores.json,
+nadamw_codesign on mnist1d, one trial each at the first point of each
+submission's `tuning_search_space.json`, rng seed 0, an eval every 2% of
+step_hint (the same steps on every run, however loaded the machine); prints
+steps and time to the validation target, the best validation metric and the
+ratio to nadamw, then scores the logs with AlgoPerf's rules (time to target
+as submission time and as steps) and writes AlgoPerf-style logs,
+`summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
 performance profiles) under ./experiments/<experiment_name>/.
 
   python -m scripts.run_local
-  python -m scripts.run_local --workloads=paper_seven --eval_every_fraction=0.02
+  python -m scripts.run_local --eval_every_fraction=0  # AlgoPerf's timed evals
+  python -m scripts.run_local --workloads=paper_seven
   python -m scripts.run_local --workloads=mnist1d,ctr_dlrm --num_studies=3 \
       --eval_every_n_steps=100
   python -m scripts.run_local --submission_path=submissions/nadamw/submission.py \
@@ -22,17 +25,32 @@ trial_<j>/`, the layout AlgoPerf's scoring reads. Study k uses rng seed
 `rng_seed + k`. A submission that cannot be imported (schedule_free_adamw
 needs `optax.contrib.schedule_free`, absent in optax 0.2.2) is skipped with a
 one-line notice.
+
+A target is met by the first eval whose validation metric is >= it (<= if
+the metric is minimised), AlgoPerf's scoring rule: the summary and the
+scores both take steps and time to target from
+`localperf.scoring.study_time_to_target`, and the figure marks the same
+first crossing. (The runner stops a trial once both targets are beaten,
+`>` or `<`, as AlgoPerf's workloads say.) The summary, the figure and the
+scores cover every submission in the experiment folder, so a run that adds
+a submission to an existing experiment extends them.
+
+Ctrl-C stops a run with one line saying what was kept: every trial's logs,
+and its checkpoint at its last eval; the same command with
+`--resume_last_run --experiment_name=<name>` continues it.
 """
 
 import datetime
 import math
 import os
 import pathlib
+import shutil
 import statistics
 import sys
+import textwrap
 import time
 import types
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from absl import flags
 from absl import logging
@@ -48,6 +66,8 @@ from scripts import score as score_script
 DEFAULT_SUBMISSIONS = ('nadamw', 'nadamw_ema', 'nadamw_lawa',
                        'schedule_free_adamw', 'nadamw_codesign')
 REFERENCE_SUBMISSION = 'nadamw'
+DEFAULT_EVAL_EVERY_FRACTION = 0.02
+SUBMISSIONS_DIR = 'submissions'
 
 
 FLAGS = flags.FlagValues()
@@ -62,8 +82,8 @@ flags.DEFINE_string('submission_path', None,
                     'A submission.py (overrides --submissions).',
                     flag_values=FLAGS)
 flags.DEFINE_string('submissions', ','.join(DEFAULT_SUBMISSIONS),
-                    'Comma-separated names of folders in submissions/.',
-                    flag_values=FLAGS)
+                    'Comma-separated names of folders in submissions/ '
+                    'holding a submission.py.', flag_values=FLAGS)
 flags.DEFINE_enum('tuning_ruleset', 'external', runner.RULESETS,
                   'Which tuning ruleset to score this submission on.',
                   flag_values=FLAGS)
@@ -95,22 +115,28 @@ flags.DEFINE_float(
     'decaying submission cannot change its steps to target.',
     flag_values=FLAGS)
 flags.DEFINE_integer(
-    'eval_every_n_steps', None, 'Evaluate every n steps instead of every '
-    'eval_period_time_sec of wall time (exact, repeatable).', lower_bound=1,
+    'eval_every_n_steps', None, 'Evaluate every n steps on every workload, '
+    'instead of the default --eval_every_fraction cadence.', lower_bound=1,
     flag_values=FLAGS)
 flags.DEFINE_float(
-    'eval_every_fraction', None, 'Evaluate every round(fraction * step_hint) '
-    'steps of each workload (exact, repeatable; excludes '
-    '--eval_every_n_steps).', flag_values=FLAGS)
+    'eval_every_fraction', DEFAULT_EVAL_EVERY_FRACTION, 'Evaluate every '
+    'round(fraction * step_hint) steps of each workload: the same steps on '
+    "every run. 0: AlgoPerf's timed evals instead, one whenever the "
+    "workload's eval_period_time_sec of wall time has passed since the last "
+    '(which steps get evaluated then depends on the speed and load of the '
+    'machine). Excludes --eval_every_n_steps.', flag_values=FLAGS)
 flags.DEFINE_boolean('save_checkpoints', True,
                      'Checkpoint at every eval (--nosave_checkpoints: never).',
                      flag_values=FLAGS)
-flags.DEFINE_boolean('overwrite', False,
-                     'Replace an existing experiment of the same name.',
-                     flag_values=FLAGS)
-flags.DEFINE_boolean('resume_last_run', False,
-                     "Continue an existing experiment from its trials' newest "
-                     'checkpoints.', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'overwrite', False, 'Delete and rerun the logs of what this command runs '
+    '(each submission, workload and study of it) where the experiment '
+    'already has them. Its other logs stay, and the summary and scores cover '
+    'them too.', flag_values=FLAGS)
+flags.DEFINE_boolean(
+    'resume_last_run', False, 'Continue the runs of this command in an '
+    "existing experiment from their trials' newest checkpoints (finished "
+    'ones are not rerun).', flag_values=FLAGS)
 
 
 def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
@@ -121,13 +147,13 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
       point.isdigit() and int(point) >= 1):
     cli.usage_error(f"--trial_point must be an integer >= 1 or 'reference', "
                     f'got {point!r}.')
-  fraction = FLAGS.eval_every_fraction
-  if fraction is not None and FLAGS.eval_every_n_steps is not None:
+  if (FLAGS['eval_every_fraction'].present
+      and FLAGS.eval_every_n_steps is not None):
     cli.usage_error('--eval_every_fraction and --eval_every_n_steps exclude '
                     'each other: give one eval cadence.')
-  if fraction is not None and not 0.0 < fraction <= 1.0:
-    cli.usage_error(f'--eval_every_fraction must be in (0, 1], got '
-                    f'{fraction}.')
+  if not 0.0 <= FLAGS.eval_every_fraction <= 1.0:
+    cli.usage_error(f'--eval_every_fraction must be in [0, 1] (0: timed '
+                    f'evals), got {FLAGS.eval_every_fraction}.')
   if (FLAGS.max_steps_fraction is not None
       and FLAGS.max_global_steps is not None):
     cli.usage_error('--max_steps_fraction and --max_global_steps exclude '
@@ -139,6 +165,8 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
                     'replace the experiment or continue it.')
   values = FLAGS.flag_values_dict()
+  if values['eval_every_n_steps'] is not None:
+    values['eval_every_fraction'] = None  # So the logged flags say which.
   if values['experiment_name'] is None:
     values['experiment_name'] = datetime.datetime.now().strftime(
         'run_local-%Y-%m-%d-%H-%M-%S')
@@ -156,9 +184,10 @@ def _steps_for(fraction: Optional[float], steps: Optional[int],
 
 def eval_every_n_steps(args: types.SimpleNamespace,
                        workload) -> Optional[int]:
-  """The exact eval cadence for `workload`, None for wall-time evals."""
-  return _steps_for(args.eval_every_fraction, args.eval_every_n_steps,
-                    workload)
+  """The eval cadence for `workload` in steps; None: AlgoPerf's timed evals
+  (`--eval_every_fraction=0`)."""
+  return _steps_for(args.eval_every_fraction or None,
+                    args.eval_every_n_steps, workload)
 
 
 def max_global_steps(args: types.SimpleNamespace,
@@ -181,8 +210,14 @@ def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
   if args.submission_path:
     paths = {_name_of(args.submission_path): args.submission_path}
   else:
-    paths = {name: os.path.join('submissions', name, 'submission.py')
+    paths = {name: os.path.join(SUBMISSIONS_DIR, name, 'submission.py')
              for name in args.submissions.split(',')}
+    unknown = [name for name, path in paths.items()
+               if not os.path.isfile(path)]
+    if unknown:
+      raise ValueError(
+          f'--submissions: no submission {", ".join(map(repr, unknown))}; '
+          f'valid submissions: {", ".join(submission_names())}.')
   jobs = []
   for submission, path in paths.items():
     space = args.tuning_search_space
@@ -224,13 +259,34 @@ def expand_workloads(names: str) -> List[str]:
   return list(dict.fromkeys(expanded))
 
 
+def submission_names() -> List[str]:
+  """The folders of submissions/ (in the working directory, where AlgoPerf
+  looks) that hold a submission.py."""
+  return sorted(p.parent.name
+                for p in pathlib.Path(SUBMISSIONS_DIR).glob('*/submission.py'))
+
+
 def _name_of(submission_path: str) -> str:
   return os.path.basename(os.path.dirname(os.path.abspath(submission_path)))
 
 
+def fit(line: str, width: int) -> str:
+  """`line` in `width` columns. The label before its first ': ' loses its
+  middle first, so that what follows (the metric, the budget) stays whole."""
+  if len(line) <= width:
+    return line
+  label, sep, status = line.partition(': ')
+  room = width - len(sep) - len(status)
+  if not sep or room < 9:
+    return line[:width - 2] + '..'
+  head = (room - 2) // 2
+  return (label[:head] + '..' + label[len(label) - (room - 2 - head):] + sep
+          + status)
+
+
 class ProgressLine:
-  """One updating status line on a terminal; elsewhere, a log line every
-  `period_sec` (absl logging)."""
+  """One updating status line on a terminal, fitted to its width; elsewhere,
+  a log line every `period_sec` (absl logging)."""
 
   def __init__(self, stream=sys.stderr, period_sec: float = 10.0):
     self.stream, self.period_sec = stream, period_sec
@@ -239,49 +295,85 @@ class ProgressLine:
 
   def __call__(self, line: str) -> None:
     if self.tty:
-      self.stream.write('\r' + line[:150].ljust(150))
-      self.stream.flush()
+      self._write(line, '')
     elif time.time() - self.last_print >= self.period_sec:
       self.last_print = time.time()
       logging.info(line)
 
   def done(self, line: str) -> None:
     if self.tty:
-      self.stream.write('\r' + line.ljust(150) + '\n')
-      self.stream.flush()
+      self._write(line, '\n')
     else:
       logging.info(line)
 
+  def _write(self, line: str, end: str) -> None:
+    # One column short of the width: a full line would wrap on some terminals.
+    width = shutil.get_terminal_size().columns - 1
+    self.stream.write('\r' + fit(line, width).ljust(width) + end)
+    self.stream.flush()
+
 
 class Outcome(NamedTuple):
-  """A study's result: its best trial's steps/time to target and curve."""
+  """A study's result, as AlgoPerf's scorer reads it from the logs."""
   steps_to_target: float  # math.inf if never reached.
-  time_to_target: float
+  time_to_target: float  # Submission time (AlgoPerf's `score`).
   best_validation: float
-  curve: List[tuple]  # (global_step, validation metric) of the best trial.
+  curve: List[tuple]  # (global_step, validation metric) of the counted trial.
 
 
-def study_outcome(workload, results: List[runner.TrialResult]) -> Outcome:
-  """The trial that reached the target at the lowest submission time wins."""
-  metric = f'validation/{workload.target_metric_name}'
-  best = min if workload.minimize_target_metric else max
-  outcomes = []
-  for trial in results:
-    hits = [(r['score'], step) for step, r in trial.eval_results
-            if workload.has_reached_validation_target(r)]
-    time_to, steps_to = hits[0] if hits else (math.inf, math.inf)
-    values = [r[metric] for _, r in trial.eval_results]
-    outcomes.append(Outcome(
-        steps_to, time_to, best(values) if values else math.nan,
-        [(step, r[metric]) for step, r in trial.eval_results]))
-  return min(outcomes, key=lambda o: (o.time_to_target, o.steps_to_target))
+def study_outcome(trials: Sequence[scoring.Trial],
+                  target: scoring.Target) -> Outcome:
+  """Steps and time to `target` by `scoring.study_time_to_target` (the
+  target met at `>=`, or `<=` if minimised), with the curve and the best
+  validation metric of the trial it counts (the first if none meets it)."""
+  if not trials:
+    return Outcome(math.inf, math.inf, math.nan, [])
+  met = [(index, float(trial['score'][index]), k)
+         for k, trial in enumerate(trials)
+         if (index := scoring.eval_index_at_target(trial, target)) is not None]
+  trial = trials[min(met)[2] if met else 0]
+  values = [float(v) for v in trial[target.column]]
+  finite = [v for v in values if math.isfinite(v)]
+  best = min if target.minimize else max
+  return Outcome(
+      scoring.study_time_to_target(trials, target, 'global_step'),
+      scoring.study_time_to_target(trials, target, 'score'),
+      best(finite) if finite else math.nan,
+      [(int(step), value) for step, value in zip(trial['global_step'], values)])
+
+
+def experiment_outcomes(experiment: Dict[str, scoring.SubmissionLogs]
+                        ) -> Dict[tuple, List[Outcome]]:
+  """(workload, submission) -> an Outcome per study, of every submission's
+  logs (`scoring.load_submissions`), workloads sorted, studies by name."""
+  benchmark = scoring.load_benchmark()
+  outcomes = {}
+  for workload in sorted({w for logs in experiment.values() for w in logs}):
+    target = scoring.find_target(benchmark, workload)
+    for name, logs in experiment.items():
+      if workload in logs:
+        outcomes[(workload, name)] = [
+            study_outcome(trials, target)
+            for _, trials in sorted(logs[workload].items())]
+  return outcomes
+
+
+SUMMARY_CAPTION = (
+    'Median over studies. steps, time_s: steps and submission time to the '
+    'validation target (the first eval >= it, <= if minimised: AlgoPerf\'s '
+    'scoring rule); best_val: best validation metric; step/ref, time/ref: '
+    f'ratios to {REFERENCE_SUBMISSION}\'s.')
 
 
 def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
-  """Median over studies per (workload, submission), ratios to nadamw."""
-  header = (f'{"workload":<20} {"submission":<20} {"steps":>7} {"time_s":>7} '
-            f'{"best_val":>9} {"steps/ref":>9} {"time/ref":>9}')
-  lines = [header, '-' * len(header)]
+  """Median over studies per (workload, submission), ratios to nadamw; in
+  79 columns when names are at most 19 characters long."""
+  workload_width = max(len('workload'), *(len(w) for w, _ in outcomes))
+  name_width = max(len('submission'), *(len(s) for _, s in outcomes))
+  header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
+            f'{"steps":>5} {"time_s":>6} {"best_val":>8} {"step/ref":>8} '
+            f'{"time/ref":>8}')
+  lines = textwrap.wrap(SUMMARY_CAPTION, 79) + [header, '-' * len(header)]
   for (workload, submission), studies in outcomes.items():
     steps = statistics.median(o.steps_to_target for o in studies)
     secs = statistics.median(o.time_to_target for o in studies)
@@ -291,10 +383,10 @@ def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
         value / statistics.median(getattr(o, key) for o in ref)
         if ref else math.nan)
     lines.append(
-        f'{workload:<20} {submission:<20} {_fmt(steps, 0):>7} '
-        f'{_fmt(secs, 1):>7} {best:>9.4f} '
-        f'{_fmt(ratio(steps, "steps_to_target"), 3):>9} '
-        f'{_fmt(ratio(secs, "time_to_target"), 3):>9}')
+        f'{workload:<{workload_width}} {submission:<{name_width}} '
+        f'{_fmt(steps, 0):>5} {_fmt(secs, 1):>6} {best:>8.4f} '
+        f'{_fmt(ratio(steps, "steps_to_target"), 3):>8} '
+        f'{_fmt(ratio(secs, "time_to_target"), 3):>8}')
   return '\n'.join(lines)
 
 
@@ -310,11 +402,10 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
   names = list(dict.fromkeys(w for w, _ in outcomes))
   cols = min(len(names), 4)
   rows = math.ceil(len(names) / cols)
-  fig, axes = plt.subplots(2 * rows, cols, figsize=(5 * cols, 6.6 * rows),
+  fig, axes = plt.subplots(2 * rows, cols, figsize=(6.5 * cols, 8 * rows),
                            squeeze=False)
   for k, name in enumerate(names):
     whole, finish = axes[2 * (k // cols), k % cols], axes[
@@ -323,16 +414,16 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
     curves = {submission: tuple(zip(*studies[0].curve))
               for (w, submission), studies in outcomes.items()
               if w == name and studies[0].curve}
-    for (submission, (steps, values)), color in zip(curves.items(), colors):
-      whole.plot(steps, values, color=color, label=submission)
+    for submission, (steps, values) in curves.items():
+      whole.plot(steps, values, color=plots.submission_color(submission),
+                 label=submission)
     target = workload.validation_target_value
     whole.axhline(target, color='k', ls='--', label='target')
     metric = f'validation/{workload.target_metric_name}'
     whole.set(title=name, xlabel='global step', ylabel=metric)
     whole.legend(fontsize='small')
     plots.plot_finish(finish, curves, target,
-                      scoring.is_minimized(workload.target_metric_name),
-                      colors)
+                      scoring.is_minimized(workload.target_metric_name))
     finish.set(title=f'{name}: finish (o = first crossing)',
                xlabel='global step', ylabel=metric)
   for k in range(len(names), rows * cols):
@@ -345,73 +436,132 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_flags(argv)
-  try:
-    jobs = plan_jobs(args)
-    log_dirs = [logs.get_log_dir(
-        os.path.join(args.experiment_dir, args.experiment_name,
-                     job.submission), job.workload, f'study_{job.study}',
-        args.resume_last_run, args.overwrite) for job in jobs]
-  except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
-  except OSError as e:
-    print(f'error: cannot write the experiment directory '
-          f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
-          file=sys.stderr)
-    return 2
-  outcomes: Dict[tuple, List[Outcome]] = {}
-  start = time.time()
-  for job, log_dir in zip(jobs, log_dirs):
-    workload = workload_registry.get_workload(job.workload)
-    settings = runner.TrialSettings(
-        max_global_steps=max_global_steps(args, workload),
-        eval_every_n_steps=eval_every_n_steps(args, workload),
-        save_checkpoints=args.save_checkpoints,
-        flags=dict(vars(args), workload=job.workload,
-                   submission_path=job.plan.submission.path,
-                   rng_seed=job.plan.rng_seed, study=job.study))
-    progress = ProgressLine()
-    results = runner.run_trials(job.plan, log_dir, settings,
-                                progress=progress)
-    outcome = study_outcome(workload, results)
-    progress.done(f'{job.workload} {job.submission} study {job.study}: '
-                  f'{_fmt(outcome.steps_to_target, 0)} steps, '
-                  f'{_fmt(outcome.time_to_target, 1)}s to target; best '
-                  f'validation {outcome.best_validation:.4f}')
-    outcomes.setdefault((job.workload, job.submission), []).append(outcome)
   root = os.path.join(args.experiment_dir, args.experiment_name)
-  table = summary_table(outcomes)
-  print(table)
-  with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
-    f.write(table + '\n')
-  plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))
-  submission_logs = {
-      name: scoring.load_submission(os.path.join(root, name))
-      for name in dict.fromkeys(s for _, s in outcomes)}
-  for time_column in scoring.TIME_COLUMNS:
-    print('\n' + score_run(root, submission_logs,
-                           sorted({w for w, _ in outcomes}), time_column))
+  start = time.time()
+  try:
+    try:
+      jobs = plan_jobs(args)
+      log_dirs = [logs.get_log_dir(
+          os.path.join(root, job.submission), job.workload,
+          f'study_{job.study}', args.resume_last_run, args.overwrite)
+                  for job in jobs]
+    except ValueError as e:
+      print(f'error: {e}', file=sys.stderr)
+      return 2
+    except OSError as e:
+      print(f'error: cannot write the experiment directory '
+            f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
+            file=sys.stderr)
+      return 2
+    for job, log_dir in zip(jobs, log_dirs):
+      run_job(args, job, log_dir)
+    print(summarize(root, [job.submission for job in jobs]))
+  except KeyboardInterrupt:
+    return cli.interrupted(interrupted_note(args, root))
   print(f'\nLogs, summary.txt, validation_curves.png and AlgoPerf scores '
         f'(scores_<time>/) in {root} ({time.time() - start:.0f}s)')
   return 0
 
 
-def score_run(root: str, submissions: Dict[str, scoring.SubmissionLogs],
-              workloads: List[str], time_column: str) -> str:
-  """Scores the run's logs with AlgoPerf's rules; writes scores_<time>/.
+def run_job(args: types.SimpleNamespace, job: Job, log_dir: str) -> None:
+  """Runs one job's trials, showing progress, then its outcome in one line."""
+  workload = workload_registry.get_workload(job.workload)
+  settings = runner.TrialSettings(
+      max_global_steps=max_global_steps(args, workload),
+      eval_every_n_steps=eval_every_n_steps(args, workload),
+      save_checkpoints=args.save_checkpoints,
+      flags=dict(vars(args), workload=job.workload,
+                 submission_path=job.plan.submission.path,
+                 rng_seed=job.plan.rng_seed, study=job.study))
+  progress = ProgressLine()
+  results = runner.run_trials(job.plan, log_dir, settings, progress=progress)
+  paths = [os.path.join(r.log_dir, scoring.MEASUREMENTS_FILENAME)
+           for r in results]
+  outcome = study_outcome(
+      [scoring.read_eval_measurements(p) for p in paths if os.path.isfile(p)],
+      scoring.find_target(scoring.load_benchmark(), job.workload))
+  reached = (f'{outcome.steps_to_target:.0f} steps, '
+             f'{outcome.time_to_target:.1f}s to target'
+             if math.isfinite(outcome.steps_to_target) else 'target not met')
+  progress.done(f'{job.workload} {job.submission} study {job.study}: '
+                f'{reached}; best {workload.target_metric_name} '
+                f'{outcome.best_validation:.4f}')
 
-  Returns the table of times to target and each submission's benchmark
-  score (area under its performance profile / 3).
-  """
+
+def interrupted_note(args: types.SimpleNamespace, root: str) -> str:
+  """What an interrupted run kept, and the command that continues it."""
+  if not os.path.isdir(root):
+    return 'nothing was written.'
+  kept = ('logs and checkpoints (one at each trial\'s last eval)'
+          if args.save_checkpoints else
+          'logs (no checkpoints: an unfinished trial will start over)')
+  return (f'{kept} are kept in {root}. To continue, run the same command '
+          f'with --resume_last_run --experiment_name={args.experiment_name}'
+          + (' instead of --overwrite.' if args.overwrite else '.'))
+
+
+def summarize(root: str, first: Sequence[str] = ()) -> str:
+  """Summary, curves and AlgoPerf scores of every submission in the
+  experiment folder `root` (`first` leading, in order); writes summary.txt,
+  validation_curves.png and scores_<time>/. Returns the text to print."""
+  experiment = scoring.load_submissions(root)
+  names = [n for n in first if n in experiment]
+  others = [n for n in experiment if n not in names]
+  experiment = {n: experiment[n] for n in names + others}
+  outcomes = experiment_outcomes(experiment)
+  table = summary_table(outcomes)
+  with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
+    f.write(table + '\n')
+  plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))
+  scores = {column: score_run(root, experiment, column)
+            for column in scoring.TIME_COLUMNS}
+  lines = [table, '', scores_table(scores)]
+  if others and first:
+    lines += [''] + textwrap.wrap(
+        f'{root} also holds {", ".join(others)}, from earlier runs: the '
+        'summary, curves and scores cover them too.', 79,
+        break_long_words=False, break_on_hyphens=False)
+  return '\n'.join(lines)
+
+
+def score_run(root: str, submissions: Dict[str, scoring.SubmissionLogs],
+              time_column: str) -> scoring.Scores:
+  """Scores every workload of the logs with AlgoPerf's rules; writes
+  scores_<time_column>/ (scores.json, performance profiles, curves)."""
   # A local run picks its own numbers of studies and trials, so the
   # scorer's count warnings (`scores.warnings`) do not apply here.
   scores = scoring.score_logs(submissions, scoring.load_benchmark(),
-                              time_column=time_column, workloads=workloads)
+                              time_column=time_column, workloads='local')
   score_script.write_outputs(
       pathlib.Path(root) / f'scores_{time_column}', submissions, scores, None)
-  lines = [scoring.format_table(scores)]
-  lines += [f'benchmark score ({time_column}) {name}: {value:.4f}'
-            for name, value in scores.scores.items()]
+  return scores
+
+
+SCORES_CAPTION = (
+    "AlgoPerf's scoring (scores_score/ and scores_global_step/): each "
+    "workload's time to target over the best submission's (inf past 4x; "
+    'by submission time and by steps), and the benchmark score: the area '
+    'under the performance profile / 3.')
+
+
+def scores_table(scores: Dict[str, scoring.Scores]) -> str:
+  """Ratios to the best submission and benchmark scores, by time and by
+  steps, one row per workload and submission."""
+  by_time, by_steps = scores['score'], scores['global_step']
+  label = 'benchmark score'
+  label_width = max(len(label), *map(len, by_time.scored_workloads))
+  name_width = max(map(len, by_time.submissions))
+  lines = textwrap.wrap(SCORES_CAPTION, 79) + [
+      f'{"":<{label_width}} {"":<{name_width}} {"by time":>8} '
+      f'{"by steps":>8}']
+  for j, workload in enumerate(by_time.scored_workloads):
+    for i, name in enumerate(by_time.submissions):
+      lines.append(f'{workload:<{label_width}} {name:<{name_width}} '
+                   f'{_fmt(by_time.ratios[i, j], 2):>8} '
+                   f'{_fmt(by_steps.ratios[i, j], 2):>8}')
+  for name in by_time.submissions:
+    lines.append(f'{label:<{label_width}} {name:<{name_width}} '
+                 f'{by_time.scores[name]:>8.4f} {by_steps.scores[name]:>8.4f}')
   return '\n'.join(lines)
 
 

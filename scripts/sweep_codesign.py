@@ -135,22 +135,33 @@ def plot(summary: sweep.Summary, workloads: List[str],
   return path
 
 
+def train_missing(names: List[str], output_dir: pathlib.Path) -> None:
+  """Trains each trajectory of the sweep that `output_dir` lacks."""
+  for name in names:
+    for schedule in FLAGS.schedules:
+      for seed in map(int, FLAGS.rng_seeds):
+        if sweep.trajectory_path(output_dir, name, schedule, seed).exists():
+          continue
+        logging.info('training %s %s seed %d', name, schedule, seed)
+        sweep.run_trajectory(
+            name, schedule, seed, FLAGS.averagers,
+            eval_every_fraction=FLAGS.eval_every_fraction,
+            select_every=FLAGS.select_every, output_dir=output_dir,
+            log=logging.info)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
   names = _check_flags()
   output_dir = pathlib.Path(FLAGS.output_dir)
   if not FLAGS.summarize_only:
-    for name in names:
-      for schedule in FLAGS.schedules:
-        for seed in map(int, FLAGS.rng_seeds):
-          if sweep.trajectory_path(output_dir, name, schedule, seed).exists():
-            continue
-          logging.info('training %s %s seed %d', name, schedule, seed)
-          sweep.run_trajectory(
-              name, schedule, seed, FLAGS.averagers,
-              eval_every_fraction=FLAGS.eval_every_fraction,
-              select_every=FLAGS.select_every, output_dir=output_dir,
-              log=logging.info)
+    try:
+      train_missing(names, output_dir)
+    except KeyboardInterrupt:
+      return cli.interrupted(
+          f'the trajectories finished so far are kept in {output_dir}; run '
+          'the same command to train the rest (saved ones are not trained '
+          'again).')
   summary = sweep.summarize(sweep.load_trajectories(output_dir))
   if not summary.ratios:
     cli.usage_error(f'{output_dir} holds no cosine trajectory to compare '

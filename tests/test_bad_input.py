@@ -43,7 +43,8 @@ CASES = {
         ['--workloads=mnist1d,nope'], None, "Unknown workload 'nope'"),
     'unknown submission name': (
         ['--submissions=nadamw,adam'], None,
-        r"submissions/adam/submission.py'?: no such file"),
+        "--submissions: no submission 'adam'; valid submissions: nadamw, "
+        '.*nadamw_ema, nadamw_lawa, schedule_free_adamw'),
     'submission path not a .py file': (
         ['--submission_path=submissions/nadamw'], None,
         'must name a Python file'),
@@ -113,9 +114,16 @@ CASES = {
         '--eval_every_n_steps=0: 0 is not a positive integer'),
     'eval fraction above one': (
         ['--eval_every_fraction=1.5'], None,
-        r'--eval_every_fraction must be in \(0, 1\], got 1.5'),
+        r'--eval_every_fraction must be in \[0, 1\] \(0: timed evals\), '
+        'got 1.5'),
+    'negative eval fraction': (
+        ['--eval_every_fraction=-0.02'], None,
+        r'--eval_every_fraction must be in \[0, 1\]'),
     'two eval cadences': (
         ['--eval_every_fraction=0.02', '--eval_every_n_steps=5'], None,
+        '--eval_every_fraction and --eval_every_n_steps exclude each other'),
+    'timed evals and a step cadence': (
+        ['--eval_every_fraction=0', '--eval_every_n_steps=5'], None,
         '--eval_every_fraction and --eval_every_n_steps exclude each other'),
     'two step limits': (
         ['--max_steps_fraction=1.2', '--max_global_steps=5'], None,

@@ -6,7 +6,9 @@ import pytest
 
 from localperf import runner
 from localperf import workloads as registry
+from scripts import calibrate
 from scripts import run_local
+from scripts import score
 
 
 def test_flagfile_and_negated_booleans(tmp_path):
@@ -51,6 +53,33 @@ def test_help_lists_the_flags_and_exits_0(capsys):
   assert '--[no]resume_last_run' in out and '--eval_every_n_steps' in out
 
 
+def test_helpfull_lists_each_flag_once(capsys):
+  with pytest.raises(SystemExit) as e:
+    score.main(['--helpfull'])
+  assert e.value.code == 0
+  out = capsys.readouterr().out
+  assert out.count('--flagfile:') == 1 and out.count('absl.flags:') == 1
+  assert '-v,--verbosity:' in out
+
+
+def test_flag_help_names_what_sets_it():
+  """No flag's help points at a setting no flag sets; --overwrite says
+  what it replaces."""
+  assert 'eval_period_time_sec' not in run_local.FLAGS[
+      'eval_every_n_steps'].help
+  assert "0: AlgoPerf's timed evals" in run_local.FLAGS[
+      'eval_every_fraction'].help
+  assert 'Its other logs stay' in run_local.FLAGS['overwrite'].help
+
+
+def test_calibrate_without_a_workload_lists_only_the_analogues(capsys):
+  with pytest.raises(SystemExit) as e:
+    calibrate.main([])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert 'one of ctr_dlrm, kspace_unet' in err and 'mnist1d' not in err
+
+
 def test_trial_point_reference_is_the_workloads_own_point():
   name = 'shapes_vit'
   expected = registry.get_workload(name).reference_point
@@ -67,6 +96,16 @@ def test_trial_point_runs_that_point_of_the_list_as_its_trial():
     fourth = json.load(f)[3]
   [trial] = plan.trials
   assert trial.index == 4 and trial.hyperparameters._asdict() == fourth
+
+
+def test_evals_default_to_every_2_percent_and_0_means_timed():
+  mnist1d = registry.get_workload('mnist1d')
+  assert run_local.eval_every_n_steps(run_local.parse_flags([]),
+                                      mnist1d) == 40
+  args = run_local.parse_flags(['--eval_every_fraction=0'])
+  assert run_local.eval_every_n_steps(args, mnist1d) is None
+  args = run_local.parse_flags(['--eval_every_n_steps=7'])
+  assert args.eval_every_fraction is None  # As flags_0.json records it.
 
 
 def test_eval_every_fraction_is_that_share_of_each_step_hint():

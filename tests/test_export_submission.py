@@ -278,3 +278,29 @@ def test_non_empty_out_is_refused(tmp_path, capsys):
     export_submission.main(['--submission=nadamw', f'--out={tmp_path}'])
   assert '--out must be a new or empty folder' in capsys.readouterr().err
   assert [p.name for p in tmp_path.iterdir()] == ['keep.txt']
+
+
+def test_out_naming_a_file_or_under_one_is_one_line(tmp_path, capsys):
+  a_file = tmp_path / 'a_file'
+  a_file.write_text('mine')
+  for out, message in ((a_file, f'got {a_file} (a file)'),
+                       (a_file / 'x', 'Not a directory')):
+    with pytest.raises(SystemExit) as e:
+      export_submission.main(['--submission=nadamw', f'--out={out}'])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+  assert a_file.read_text() == 'mine'
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root writes anywhere')
+def test_out_in_a_read_only_folder_is_one_line(tmp_path, capsys):
+  tmp_path.chmod(0o500)
+  try:
+    with pytest.raises(SystemExit) as e:
+      export_submission.main(['--submission=nadamw',
+                              f'--out={tmp_path / "x"}'])
+  finally:
+    tmp_path.chmod(0o700)
+  assert e.value.code == 2
+  assert 'Permission denied' in capsys.readouterr().err

@@ -1,0 +1,236 @@
+"""scripts.run_local as a person sees it: repeatable evals, one target rule,
+the whole experiment summarised, 80 columns, Ctrl-C.
+
+Runs use tests/fixtures/tiny_workload.py (registered as 'tiny': step_hint
+100, so the default cadence evaluates every 2 steps) and the SGD fixture at
+a learning rate that meets tiny's target (accuracy 0.9) in about 16 steps.
+"""
+
+import importlib.util
+import json
+import math
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from localperf import calibration
+from localperf import logs
+from localperf import runner
+from localperf import scoring
+from localperf import sweep
+from localperf import workloads as registry
+from scripts import calibrate
+from scripts import run_local
+from scripts import sweep_codesign
+
+FIXTURES = pathlib.Path(__file__).parent / 'fixtures'
+SGD = str(FIXTURES / 'sgd' / 'submission.py')
+SLOW_SGD = [{'learning_rate': 0.003}]
+LONGEST = ('seq2seq_transformer', 'schedule_free_adamw')
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch):
+  path = FIXTURES / 'tiny_workload.py'
+  module_spec = importlib.util.spec_from_file_location('tiny_workload', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  monkeypatch.setitem(registry._WORKLOADS, 'tiny', module.TinyWorkload)  # pylint: disable=protected-access
+
+
+def _run(tmp_path, name, *flags, submission=SGD):
+  space = tmp_path / 'space.json'
+  space.write_text(json.dumps(SLOW_SGD))
+  return run_local.main([
+      '--workload=tiny', f'--submission_path={submission}',
+      f'--tuning_search_space={space}', f'--experiment_dir={tmp_path}',
+      f'--experiment_name={name}', *flags])
+
+
+def _summary_rows(root):
+  """{(workload, submission): row cells} of summary.txt."""
+  lines = (root / 'summary.txt').read_text().splitlines()
+  rows = lines[lines.index(next(l for l in lines if l.startswith('---'))) + 1:]
+  return {tuple(r.split()[:2]): r.split()[2:] for r in rows}
+
+
+def _eval_steps(trial_dir):
+  return [r['global_step'] for r in
+          logs.read_csv(str(trial_dir / 'eval_measurements.csv'))]
+
+
+def _trial(root, submission='sgd'):
+  return root / submission / 'study_0' / 'tiny_jax' / 'trial_1'
+
+
+def test_default_cadence_gives_the_same_steps_table_twice(tmp_path):
+  for name in ('a', 'b'):
+    assert _run(tmp_path, name, '--max_global_steps=24',
+                '--nosave_checkpoints') == 0
+  a, b = _summary_rows(tmp_path / 'a'), _summary_rows(tmp_path / 'b')
+  # Every 2% of step_hint 100, whatever the wall time (tiny's
+  # eval_period_time_sec is 10 s, longer than the whole run).
+  assert _eval_steps(_trial(tmp_path / 'a'))[:3] == ['2', '4', '6']
+  assert _eval_steps(_trial(tmp_path / 'a')) == _eval_steps(
+      _trial(tmp_path / 'b'))
+  # Steps to target, best validation metric, steps ratio: all but times.
+  steps = lambda rows: {k: (v[0], v[2], v[3]) for k, v in rows.items()}
+  assert steps(a) == steps(b) and a[('tiny', 'sgd')][0] != 'inf'
+
+
+def test_eval_every_fraction_0_gives_algoperfs_timed_evals(tmp_path):
+  assert _run(tmp_path, 'timed', '--eval_every_fraction=0',
+              '--max_global_steps=12', '--nosave_checkpoints') == 0
+  # As AlgoPerf's runner: an eval after the first step (the clock starts at
+  # 0), then one per 10 s (tiny's eval_period_time_sec), longer than these
+  # 12 steps take, and one when training is complete.
+  assert _eval_steps(_trial(tmp_path / 'timed')) == ['1', '12']
+
+
+def _write_trial(root, submission, values, workload='mnist1d'):
+  """One trial of `values` of validation accuracy (and BLEU) at steps 100,
+  200, ..., 2.5 s of submission time each."""
+  trial = root / submission / 'study_0' / f'{workload}_jax' / 'trial_1'
+  trial.mkdir(parents=True)
+  for k, value in enumerate(values, start=1):
+    logs.append_csv_row(str(trial / 'eval_measurements.csv'), {
+        'global_step': 100 * k, 'score': 2.5 * k,
+        'validation/accuracy': value, 'validation/bleu': value,
+        'validation/loss': 1 - value})
+
+
+def test_summary_and_scores_agree_when_a_metric_equals_its_target(tmp_path):
+  target = registry.get_workload('mnist1d').validation_target_value
+  _write_trial(tmp_path, 'nadamw', [0.9, target, target + 0.001])
+  _write_trial(tmp_path, 'nadamw_ema', [0.9, target - 1e-4, target + 1e-4])
+  _write_trial(tmp_path, 'nadamw_lawa', [0.9, 0.95, 0.97])
+  printed = run_local.summarize(str(tmp_path), ['nadamw'])
+  rows = _summary_rows(tmp_path)
+  scores = {column: json.loads(
+      (tmp_path / f'scores_{column}' / 'scores.json').read_text())
+            for column in scoring.TIME_COLUMNS}
+  for name, steps in (('nadamw', 200), ('nadamw_ema', 300),
+                      ('nadamw_lawa', math.inf)):
+    summary_steps, summary_secs = map(float, rows[('mnist1d', name)][:2])
+    assert summary_steps == steps
+    assert summary_secs == (steps / 40 if math.isfinite(steps) else math.inf)
+    by_steps = scores['global_step']['time_to_target'][name]['mnist1d']
+    by_time = scores['score']['time_to_target'][name]['mnist1d']
+    assert (by_steps, by_time) == ((steps, steps / 40) if math.isfinite(steps)
+                                   else (None, None))
+  assert rows[('mnist1d', 'nadamw_ema')][3] == '1.500'  # 300 / 200 steps.
+  assert printed.startswith((tmp_path / 'summary.txt').read_text())
+
+
+def test_study_outcome_is_the_scorers_trial():
+  """Of two trials, the one meeting the target at the earlier eval counts."""
+  target = scoring.local_target('mnist1d')
+  columns = lambda score, values: {
+      'global_step': np.array([100., 200.]), 'score': np.array(score),
+      'validation/accuracy': np.array(values)}
+  late = scoring.Trial(columns([1., 2.], [0.5, 0.98]))
+  early = scoring.Trial(columns([3., 4.], [0.976, 0.977]))
+  outcome = run_local.study_outcome([late, early], target)
+  assert outcome[:3] == (100, 3.0, 0.977)
+  assert outcome.curve == [(100, 0.976), (200, 0.977)]
+
+
+def test_the_summary_covers_every_submission_in_the_experiment(
+    tmp_path, capsys):
+  assert _run(tmp_path, 'exp', '--max_global_steps=4') == 0
+  root = tmp_path / 'exp'
+  first = (_trial(root) / 'eval_measurements.csv').read_text()
+  other = tmp_path / 'other'
+  shutil.copytree(FIXTURES / 'sgd', other)
+  # --overwrite replaces only what this command runs: sgd's logs stay.
+  assert _run(tmp_path, 'exp', '--max_global_steps=2', '--overwrite',
+              submission=str(other / 'submission.py')) == 0
+  assert (_trial(root) / 'eval_measurements.csv').read_text() == first
+  assert _eval_steps(_trial(root, 'other')) == ['2']
+  assert set(_summary_rows(root)) == {('tiny', 'sgd'), ('tiny', 'other')}
+  for column in scoring.TIME_COLUMNS:
+    scores = json.loads((root / f'scores_{column}' / 'scores.json')
+                        .read_text())
+    assert set(scores['scores']) == {'sgd', 'other'}
+  assert f'{root} also holds sgd, from earlier runs' in capsys.readouterr(
+      ).out.replace('\n', ' ')
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(
+    tmp_path, monkeypatch, capsys):
+  """Interrupted after its first eval; the command it prints finishes it."""
+  def interrupt(self, line):
+    del self, line
+    raise KeyboardInterrupt
+  with monkeypatch.context() as patch:
+    patch.setattr(run_local.ProgressLine, '__call__', interrupt)
+    assert _run(tmp_path, 'cut', '--max_global_steps=8') == 130
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and 'Traceback' not in err
+  assert 'interrupted; logs and checkpoints' in err
+  assert ('run the same command with --resume_last_run '
+          '--experiment_name=cut.') in err
+  assert _eval_steps(_trial(tmp_path / 'cut')) == ['2']
+  assert _run(tmp_path, 'cut', '--max_global_steps=8',
+              '--resume_last_run') == 0
+  assert _eval_steps(_trial(tmp_path / 'cut')) == ['2', '4', '6', '8']
+
+
+def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
+    tmp_path, monkeypatch, capsys):
+  def interrupt(*args, **kwargs):
+    del args, kwargs
+    raise KeyboardInterrupt
+  monkeypatch.setattr(calibration, 'calibrate', interrupt)
+  assert calibrate.main(['--workload=ctr_dlrm',
+                         f'--output_dir={tmp_path}']) == 130
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1
+  assert 'rerun the rest with --workloads=ctr_dlrm' in err
+  monkeypatch.setattr(sweep, 'run_trajectory', interrupt)
+  assert sweep_codesign.main(['--workloads=ctr_dlrm', '--schedules=cosine',
+                              '--averagers=ema',
+                              f'--output_dir={tmp_path}']) == 130
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1
+  assert 'run the same command to train the rest' in err
+
+
+def test_progress_fits_the_terminal_and_keeps_metric_and_budget():
+  workload = registry.get_workload('seq2seq_transformer')
+  state = {'validation_goal_reached': False,
+           'accumulated_submission_time': 123.4}
+  status = runner.progress_line(workload, 1150, state,
+                                {'validation/bleu': 77.1234}, 900.0)
+  assert status == 'step 1150 (50%): bleu 77.1234, target 77.5; 123s of 900s'
+  line = run_local.fit(f'{" ".join(LONGEST)} trial 3 (3/5): {status}', 79)
+  assert len(line) == 79 and line.endswith(': ' + status)
+  assert line.startswith('seq2seq_t')
+  assert run_local.fit('short: line', 79) == 'short: line'
+  assert run_local.fit('x' * 100, 20) == 'x' * 18 + '..'
+
+
+def test_tables_fit_79_columns():
+  outcome = run_local.Outcome(1589, 38.2, 0.9765, [(1589, 0.976)])
+  names = [*run_local.DEFAULT_SUBMISSIONS]
+  outcomes = {(w, n): [outcome] for w in (*registry.PAPER_SEVEN, 'mnist1d')
+              for n in names}
+  table = run_local.summary_table(outcomes)
+  assert max(map(len, table.splitlines())) <= 79
+  assert '1589' in table and '0.9765' in table
+
+
+def test_score_table_fits_79_columns(tmp_path):
+  for name in run_local.DEFAULT_SUBMISSIONS:
+    _write_trial(tmp_path, name, [0.97, 0.98], workload='seq2seq_transformer')
+  for name in run_local.DEFAULT_SUBMISSIONS:
+    _write_trial(tmp_path, name, [0.97, 0.98])
+  experiment = scoring.load_submissions(tmp_path)
+  scores = {c: scoring.score_logs(experiment, scoring.load_benchmark(),
+                                  time_column=c, workloads='local')
+            for c in scoring.TIME_COLUMNS}
+  table = run_local.scores_table(scores)
+  assert max(map(len, table.splitlines())) <= 79
+  assert 'benchmark score' in table
