@@ -35,6 +35,7 @@ import jax
 import numpy as np
 import optax
 
+from localperf import plots
 from localperf import spec
 from localperf import workloads as workload_registry
 from submissions import common
@@ -482,33 +483,59 @@ def calibrate(workload_name: str, *, eval_every_fraction: float = 0.02,
                 test_curves)
 
 
+# Each curve in the colour of the submission that scores those weights.
+CURVE_SUBMISSIONS = {'raw': 'nadamw', 'ema': 'nadamw_ema',
+                     'lawa': 'nadamw_lawa'}
+
+
+def value_limits(values: np.ndarray, target: float, minimize: bool,
+                 margin: float = 0.06) -> tuple[float, float]:
+  """y limits that show the finish: from the best value to the worst
+  quartile's edge (the early transient cut), the target included, a margin
+  each side."""
+  best = np.min(values) if minimize else np.max(values)
+  worst = np.percentile(values, 75 if minimize else 25)
+  low, high = min(best, worst, target), max(best, worst, target)
+  pad = margin * (high - low or abs(target) or 1.0)
+  return low - pad, high + pad
+
+
 def plot(report: Report, path: pathlib.Path) -> pathlib.Path:
-  """The curves (raw, EMA, LAWA, constant LR) and the target, as a PNG."""
+  """The curves (raw, EMA, LAWA, constant LR), the target and R2's steps,
+  as a PNG."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  workload = workload_registry.get_workload(report.workload)
   fig, ax = plt.subplots(figsize=(8, 5))
   curves = dict(report.cosine.curves)
-  if report.constant is not None:
-    curves['constant LR'] = report.constant.curves['raw']
   curves.pop('test', None)
   for name, curve in curves.items():
-    ax.plot(curve.steps, curve.values, label=name)
+    ax.plot(curve.steps, curve.values, label=name,
+            color=plots.submission_color(CURVE_SUBMISSIONS.get(name, name)))
+  if report.constant is not None:
+    curve = report.constant.curves['raw']
+    curves['constant LR'] = curve
+    ax.plot(curve.steps, curve.values, color='dimgray', label='constant LR')
   for seed, curve in zip(report.seeds[1:], report.raw_curves[1:]):
-    ax.plot(curve.steps, curve.values, color='grey', lw=0.8, alpha=0.6,
+    ax.plot(curve.steps, curve.values, color='silver', lw=0.8,
             label=f'raw, seed {seed}')
   ax.axhline(report.target, color='k', ls='--', lw=0.8, label='target')
-  for f in R2_FRACTIONS:
-    ax.axvline(f * report.step_hint, color='grey', ls=':', lw=0.8)
+  last_step = max(c.steps[-1] for c in curves.values())
+  r2 = [f for f in R2_FRACTIONS if f * report.step_hint <= last_step]
+  for k, f in enumerate(r2):
+    ax.axvline(f * report.step_hint, color='grey', ls=':', lw=0.8,
+               label=None if k else 'R2 (fraction of step_hint)')
+    ax.text(f * report.step_hint, 0.98, f' {f:.0%}',
+            transform=ax.get_xaxis_transform(), va='top')
   ax.set_xlabel('step')
-  ax.set_ylabel('validation metric')
+  ax.set_ylabel(f'validation/{workload.target_metric_name}')
   ax.set_title(f'{report.workload}: NadamW point {report.reference_point}, '
                f'seed {report.seeds[0]}')
   values = np.concatenate([c.values for c in curves.values()]
                           + [c.values for c in report.raw_curves[1:]])
-  low, high = np.percentile(values, [0, 75])
-  ax.set_ylim(min(low, report.target) - 0.02 * (high - low),
-              max(high, report.target) + 0.02 * (high - low))
+  ax.set_ylim(*value_limits(values[np.isfinite(values)], report.target,
+                            workload.minimize_target_metric))
   ax.grid(alpha=0.4)
   ax.legend()
   fig.tight_layout()

@@ -129,10 +129,10 @@ flags.DEFINE_boolean('save_checkpoints', True,
                      'Checkpoint at every eval (--nosave_checkpoints: never).',
                      flag_values=FLAGS)
 flags.DEFINE_boolean(
-    'overwrite', False, 'Delete and rerun the logs of what this command runs '
-    '(each submission, workload and study of it) where the experiment '
-    'already has them. Its other logs stay, and the summary and scores cover '
-    'them too.', flag_values=FLAGS)
+    'overwrite', False, 'Delete the logs this command writes (of each '
+    'submission, workload and study it runs) where the experiment already '
+    "has them, and run those anew. The experiment's other logs stay, and the "
+    'summary and scores cover them too.', flag_values=FLAGS)
 flags.DEFINE_boolean(
     'resume_last_run', False, 'Continue the runs of this command in an '
     "existing experiment from their trials' newest checkpoints (finished "
@@ -163,7 +163,7 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
                     f'{FLAGS.max_steps_fraction}.')
   if FLAGS.overwrite and FLAGS.resume_last_run:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
-                    'replace the experiment or continue it.')
+                    "rerun this command's logs or continue them.")
   values = FLAGS.flag_values_dict()
   if values['eval_every_n_steps'] is not None:
     values['eval_every_fraction'] = None  # So the logged flags say which.

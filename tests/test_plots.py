@@ -1,9 +1,18 @@
-"""The curve figures mark where each run first meets its target."""
+"""The figures: one colour per submission, crossings visible, step-shaped
+profiles, axes that name what they show."""
 
 import matplotlib.image
+import numpy as np
 
+from localperf import calibration
 from localperf import plots
+from localperf import scoring
 from scripts import run_local
+
+
+def _axes():
+  plt = plots._pyplot()  # pylint: disable=protected-access
+  return plt, *plt.subplots()
 
 
 def test_first_crossing_follows_the_metric_direction():
@@ -12,24 +21,162 @@ def test_first_crossing_follows_the_metric_direction():
   assert plots.first_crossing([0.5, 0.4], 0.3, minimize=True) is None
 
 
-def test_finish_view_starts_before_the_first_crossing():
-  plt = plots._pyplot()  # pylint: disable=protected-access
-  fig, ax = plt.subplots()
-  curves = {'a': ([100, 200, 300, 400], [0.5, 0.6, 0.8, 0.9]),
-            'b': ([100, 200, 300, 400], [0.5, 0.7, 0.7, 0.85])}
-  plots.plot_finish(ax, curves, 0.8, minimize=False, colors=['r', 'b'])
-  # Earliest crossing at step 300 ('a'), so the view starts at 0.7 * 300.
-  assert ax.get_xlim() == (210.0, 400.0)
+def test_a_submission_keeps_its_colour_whatever_is_drawn_beside_it():
+  names = ['nadamw', 'nadamw_ema', 'nadamw_lawa', 'nadamw_codesign',
+           'schedule_free_adamw', 'baseline', 'shampoo']
+  colors = [plots.submission_color(n) for n in names]
+  assert colors == [plots.submission_color(n) for n in reversed(names)][::-1]
+  assert len(set(colors[:5])) == 5  # The package's own are all distinct.
+  assert plots.submission_color('baseline') in plots.OTHER_COLORS
+
+
+def _finish(ax, order):
+  curves = {'nadamw_lawa': ([100, 200, 300, 400], [0.5, 0.6, 0.8, 0.9]),
+            'nadamw': ([100, 200, 300, 400], [0.5, 0.7, 0.7, 0.85])}
+  plots.plot_finish(ax, {n: curves[n] for n in order}, 0.8, minimize=False)
+  return {line.get_label().split(' ')[0]: line.get_color()
+          for line in ax.get_lines() if line.get_label()[0] != '_'}
+
+
+def test_finish_colours_and_legend_do_not_depend_on_order():
+  plt, fig, ax = _axes()
+  first = _finish(ax, ['nadamw_lawa', 'nadamw'])
+  legend = [t.get_text() for t in ax.get_legend().get_texts()]
+  plt.close(fig)
+  plt, fig, ax = _axes()
+  assert _finish(ax, ['nadamw', 'nadamw_lawa']) == first
+  plt.close(fig)
+  assert first['nadamw_lawa'] == plots.submission_color('nadamw_lawa')
+  assert 'nadamw_lawa (met at 300)' in legend
+  assert 'nadamw (met at 400)' in legend and 'target' in legend
+
+
+def test_finish_view_starts_before_the_first_crossing_and_ends_past_the_last():
+  plt, fig, ax = _axes()
+  _finish(ax, ['nadamw_lawa', 'nadamw'])
+  # Earliest crossing at step 300, so the view starts at 0.7 * 300; the one
+  # at the last step, 400, stays inside.
+  low_x, high_x = ax.get_xlim()
+  assert low_x == 210.0 and high_x > 400
   low, high = ax.get_ylim()
   assert low < 0.7 and high > 0.9  # The values shown, target included.
   plt.close(fig)
 
 
-def test_run_local_figure_has_a_finish_row_per_workload(tmp_path):
+def test_rings_at_the_same_place_nest():
+  assert plots.ring_sizes([300, 300, 301, 500], near=5) == [7, 12, 17, 7]
+
+
+def _scores(time_column='score'):
+  """Two submissions and workload 'w' of target accuracy >= 0.8."""
+  return scoring.Scores(
+      submissions=['nadamw', 'shampoo'], workloads=['w'],
+      scored_workloads=['w'], time_column=time_column,
+      targets={'w': scoring.Target('accuracy', 0.8, 400)},
+      times=np.ones((2, 1)), ratios=np.ones((2, 1)),
+      taus=np.linspace(1.0, 4.0, 7),
+      profiles=np.array([[0.5, 0.5, 1, 1, 1, 1, 1],
+                         [0.0, 0.5, 0.5, 0.5, 1, 1, 1]]),
+      scores={'nadamw': 0.9, 'shampoo': 0.6})
+
+
+def _kept_figures(monkeypatch):
+  """pyplot, its figures left open after a plot function has saved them."""
+  plt = plots._pyplot()  # pylint: disable=protected-access
+  plt.close('all')
+  monkeypatch.setattr(plt, 'close', lambda fig=None: None)
+  return plt
+
+
+def test_profiles_are_steps_best_on_top_labelled_in_words(tmp_path,
+                                                          monkeypatch):
+  plt = _kept_figures(monkeypatch)
+  plots.plot_performance_profiles(_scores(), tmp_path / 'profiles.png')
+  ax = plt.gcf().axes[0]
+  lines = {line.get_label().split(' ')[0]: line for line in ax.get_lines()}
+  # Drawn as the right-continuous step function rho(tau) is: every segment
+  # flat or vertical, each value held from its tau to the next.
+  x, y = lines['nadamw'].get_path().vertices.T
+  assert np.all((np.diff(x) == 0) | (np.diff(y) == 0))
+  scores = _scores()
+  np.testing.assert_array_equal(x[1::2], scores.taus[1:])
+  np.testing.assert_array_equal(y[1::2], scores.profiles[0][:-1])
+  assert lines['nadamw'].get_zorder() >= lines['shampoo'].get_zorder()
+  assert ax.get_lines()[-1] is lines['nadamw']  # The best, drawn last.
+  assert (lines['nadamw'].get_linewidth() <
+          lines['shampoo'].get_linewidth())  # The others show around it.
+  assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith(
+      'nadamw')
+  assert '`' not in ax.get_xlabel() and 'submission time' in ax.get_xlabel()
+  assert lines['shampoo'].get_color() == plots.submission_color('shampoo')
+  plt.close('all')
+
+
+def test_validation_curves_name_time_and_metric_on_both_panels(
+    tmp_path, monkeypatch):
+  plt = _kept_figures(monkeypatch)
+  trial = {'score': np.array([10.0, 20, 30]),
+           'global_step': np.array([100, 200, 300]),
+           'validation/accuracy': np.array([0.5, 0.7, 0.85])}
+  logs = {name: {'w': {'study_0': [trial]}} for name in ('shampoo', 'nadamw')}
+  plots.plot_validation_curves(logs, _scores(), tmp_path)
+  whole, finish = plt.gcf().axes
+  for ax in (whole, finish):
+    assert ax.get_xlabel() == 'submission time (s)'
+    assert ax.get_ylabel() == 'validation/accuracy'
+    assert ax.get_legend() is not None
+  for ax in (whole, finish):
+    colors = {line.get_label().split(' ')[0]: line.get_color()
+              for line in ax.get_lines()}
+    assert colors['nadamw'] == plots.submission_color('nadamw')
+  assert finish.get_xlim()[1] > 30  # The crossing at the last eval shows.
+  plt.close('all')
+
+
+def test_run_local_figure_has_a_finish_row_with_a_legend(tmp_path,
+                                                        monkeypatch):
+  plt = _kept_figures(monkeypatch)
   curve = [(s, 0.5 + s / 2000) for s in range(0, 1001, 100)]
-  outcomes = {(w, 'nadamw'): [run_local.Outcome(800, 1.0, 1.0, curve)]
-              for w in ('mnist1d', 'ctr_dlrm')}
+  outcomes = {(w, s): [run_local.Outcome(800, 1.0, 1.0, curve)]
+              for w in ('mnist1d', 'ctr_dlrm')
+              for s in ('schedule_free_adamw', 'nadamw')}
   path = tmp_path / 'curves.png'
   run_local.plot_curves(outcomes, str(path))
   height, width, _ = matplotlib.image.imread(path).shape
   assert height > width / 2  # Two rows: whole run and finish.
+  axes = plt.gcf().axes
+  finish = axes[2]  # Below mnist1d's whole run.
+  assert finish.get_legend() is not None
+  assert finish.get_ylabel() == 'validation/accuracy'
+  for ax in axes[:2] + axes[2:]:
+    for line in ax.get_lines():
+      name = line.get_label().split(' ')[0]
+      if name in ('nadamw', 'schedule_free_adamw'):
+        assert line.get_color() == plots.submission_color(name)
+  plt.close('all')
+
+
+def test_calibration_limits_show_the_finish_with_a_margin():
+  values = np.array([1.0, 0.6, 0.45, 0.41, 0.40])  # A loss, falling.
+  low, high = calibration.value_limits(values, 0.42, minimize=True)
+  assert low < 0.40 - 0.01 and 0.45 <= high < 1.0
+  low, high = calibration.value_limits(1 - values, 0.58, minimize=False)
+  assert high > 0.60 + 0.01 and 0.0 < low <= 0.55
+
+
+def test_calibration_figure_names_the_metric_and_labels_r2(tmp_path,
+                                                           monkeypatch):
+  plt = _kept_figures(monkeypatch)
+  steps = np.arange(0, 3001, 300)
+  curve = calibration.Curve(steps, 0.5 - steps / 10000)
+  run = calibration.Run({'raw': curve, 'ema': curve, 'lawa': curve}, 1.0, 1.0)
+  report = calibration.Report('ctr_dlrm', 4, 3000, 0.3, [], run,
+                              calibration.Run({'raw': curve}, 1.0, 1.0),
+                              (0, 1), [curve, curve], [])
+  calibration.plot(report, tmp_path / 'ctr_dlrm.png')
+  ax = plt.gcf().axes[0]
+  assert ax.get_ylabel() == 'validation/loss'
+  assert {t.get_text().strip() for t in ax.texts} == {'50%', '70%'}
+  colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
+  assert colors['ema'] == plots.submission_color('nadamw_ema')
+  plt.close('all')
