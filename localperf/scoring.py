@@ -20,8 +20,9 @@ rules are those of AlgoPerf's `scoring/performance_profile.py`:
 
 Time is AlgoPerf's `score` (accumulated submission time) or `global_step`
 (the steps to target of arXiv 2502.06761). Wrong workload, study or trial
-counts, which may change a score, come back in `Scores.warnings` (or raise,
-with `strict`, as AlgoPerf's `--strict`).
+counts and submissions dropped for want of logs, which may change a score,
+come back in `Scores.warnings` (or raise, with `strict`, as AlgoPerf's
+`--strict`).
 """
 
 import csv
@@ -148,11 +149,17 @@ def find_target(benchmark: Benchmark, workload: str) -> Target:
 #   a stray `trial_<k>/` beside the workload folders as a workload folder
 #   without trials, so it adds nothing.
 # Added here: a submission whose workload folders sit directly in it (one
-# `submission_runner.py` experiment) is one study. Trees these rules cannot
-# read one way only are errors naming the folder: a folder that holds
+# `submission_runner.py` experiment) is one study. Folders are followed
+# through symbolic links, as AlgoPerf's `os.listdir` walk follows them. A
+# folder beside the submissions that holds no `eval_measurements.csv` at any
+# depth is left out: a folder of files only (run_local's `scores_<time>/`)
+# with an INFO line, one holding folders or links (a submission whose logs
+# are missing or out of reach) with a warning. Trees these rules cannot read
+# one way only are errors naming the folder: a folder that holds
 # `trial_<k>/eval_measurements.csv` without the framework suffix (AlgoPerf
 # fails on it too), a submission holding both workload and study folders,
-# and one study holding two folders of a workload (`ogbg_jax`, `ogbg_pytorch`).
+# one study holding two folders of a workload (`ogbg_jax`, `ogbg_pytorch`),
+# and a workload whose studies use different frameworks.
 
 
 class Trial(dict):
@@ -244,12 +251,12 @@ def _check_not_workload_dir(directory: pathlib.Path) -> None:
 
 
 def _read_study(study_dir: pathlib.Path, ignored: list[pathlib.Path]
-                ) -> dict[str, list[Trial]]:
-  """Trials by workload of one study folder; notes what it ignores."""
-  trials, folders = {}, {}
+                ) -> dict[str, pathlib.Path]:
+  """The folder of each workload of one study; notes what it ignores."""
+  folders = {}
   for directory in _subdirs(study_dir):
-    workload, files = workload_name(directory.name), _trial_files(directory)
-    if workload is None or not files:
+    workload = workload_name(directory.name)
+    if workload is None or not _trial_files(directory):
       _check_not_workload_dir(directory)
       ignored.append(directory)
       continue
@@ -258,8 +265,21 @@ def _read_study(study_dir: pathlib.Path, ignored: list[pathlib.Path]
           f'{study_dir}: two folders of workload {workload!r}, '
           f'{folders[workload].name} and {directory.name}; keep one.')
     folders[workload] = directory
-    trials[workload] = [read_eval_measurements(path) for path in files]
-  return trials
+  return folders
+
+
+def _check_one_framework(submission_dir: pathlib.Path, workload: str,
+                         folders: Sequence[pathlib.Path]) -> None:
+  """Raises if the studies of `workload` ran in different frameworks."""
+  by_name = {}
+  for folder in folders:
+    by_name.setdefault(folder.name, folder)
+  if len(by_name) > 1:
+    named = ' and '.join(str(p.relative_to(submission_dir))
+                         for p in by_name.values())
+    raise ValueError(
+        f'{submission_dir}: workload {workload!r} is split across '
+        f'frameworks, {named}; score the studies of one framework.')
 
 
 def load_submission(submission_dir: PathLike) -> SubmissionLogs:
@@ -290,10 +310,16 @@ def load_submission(submission_dir: PathLike) -> SubmissionLogs:
       if directory not in study_dirs:
         _check_not_workload_dir(directory)
         ignored.append(directory)
-  logs = {}
+  folders = {}
   for study_dir in study_dirs:
-    for workload, trials in _read_study(study_dir, ignored).items():
-      logs.setdefault(workload, {})[study_dir.name] = trials
+    for workload, folder in _read_study(study_dir, ignored).items():
+      folders.setdefault(workload, []).append(folder)
+  for workload, workload_folders in folders.items():
+    _check_one_framework(submission_dir, workload, workload_folders)
+  logs = {workload: {folder.parent.name: [read_eval_measurements(path)
+                                          for path in _trial_files(folder)]
+                     for folder in workload_folders}
+          for workload, workload_folders in folders.items()}
   if not logs:
     raise ValueError(
         f'{submission_dir}: no {MEASUREMENTS_FILENAME} found; expected '
@@ -306,35 +332,79 @@ def load_submission(submission_dir: PathLike) -> SubmissionLogs:
   return logs
 
 
+def _holds_logs(directory: pathlib.Path) -> bool:
+  """Whether an `eval_measurements.csv` lies at any depth of `directory`.
+
+  Symbolic links are followed; each folder is entered once by its real path,
+  so a link loop ends.
+  """
+  seen, stack = set(), [directory]
+  while stack:
+    folder = stack.pop()
+    real = folder.resolve()
+    if real in seen:
+      continue
+    seen.add(real)
+    if (folder / MEASUREMENTS_FILENAME).is_file():
+      return True
+    stack += _subdirs(folder)
+  return False
+
+
+def _holds_folders(directory: pathlib.Path) -> bool:
+  """Whether `directory` holds a folder or a link (broken ones included)."""
+  return any(p.is_dir() or p.is_symlink() for p in directory.iterdir())
+
+
+class Submissions(dict):
+  """Logs by submission name; `.warnings` names the folders left out."""
+
+  def __init__(self, logs: Mapping[str, SubmissionLogs],
+               warnings: Sequence[str] = ()):
+    super().__init__(logs)
+    self.warnings = list(warnings)
+
+
 def load_submissions(submission_directory: PathLike,
-                     exclude_submissions: Sequence[str] = ()
-                     ) -> dict[str, SubmissionLogs]:
+                     exclude_submissions: Sequence[str] = ()) -> Submissions:
   """Every submission (subfolder) of `submission_directory`, by name.
 
-  Subfolders holding no eval_measurements.csv at any depth (say, the
-  `scores_<time>/` run_local writes beside its submissions) are ignored.
+  A subfolder holding no eval_measurements.csv at any depth is left out: one
+  of files only (the `scores_<time>/` run_local writes beside its
+  submissions) with an INFO line, one holding folders or links (a
+  submission whose logs are missing or out of reach) with a WARNING line and
+  a message in `.warnings`, which `score_logs` reports.
   """
   directory = pathlib.Path(submission_directory)
   if not directory.is_dir():
     raise ValueError(f'--submission_directory {directory} does not exist.')
-  names, ignored = [], []
+  names, ignored, dropped = [], [], []
   for path in _subdirs(directory):
-    has_logs = next(path.rglob('eval_measurements.csv'), None) is not None
-    (names if has_logs else ignored).append(path.name)
+    if _holds_logs(path):
+      names.append(path.name)
+    else:
+      (dropped if _holds_folders(path) else ignored).append(path.name)
   if ignored:
     logging.info('%s: ignored folders holding no logs: %s', directory,
                  ', '.join(ignored))
+  warnings = [f'{directory / name}: holds folders but no '
+              f'{MEASUREMENTS_FILENAME} at any depth (a broken link?); '
+              'submission dropped.' for name in dropped]
+  for warning in warnings:
+    logging.warning('%s', warning)
   unknown = sorted(set(exclude_submissions) - set(names))
   if unknown:
     raise ValueError(f'--exclude_submissions {unknown} are not submissions '
                      f'in {directory}; it holds {names}.')
   names = [name for name in names if name not in exclude_submissions]
   if not names:
+    left_out = ignored + dropped
     raise ValueError(
         f'--submission_directory {directory} holds no submission directories'
-        + (f' (no eval_measurements.csv in {", ".join(ignored)})'
-           if ignored else '') + '.')
-  return {name: load_submission(directory / name) for name in names}
+        + (f' (no eval_measurements.csv in {", ".join(sorted(left_out))})'
+           if left_out else '') + '.')
+  return Submissions({name: load_submission(directory / name)
+                      for name in names}, warnings)
 
 
 # Time to target.
@@ -462,7 +532,8 @@ class Scores:
   taus: np.ndarray
   profiles: np.ndarray  # (submission, tau).
   scores: dict[str, float]
-  # Count checks that failed: each may change a score (see count_warnings).
+  # Submissions dropped (see load_submissions) and count checks that failed
+  # (see count_warnings): each may change a score.
   warnings: list[str] = dataclasses.field(default_factory=list)
   # submission -> workload -> study -> time to target (inf if never).
   study_times: dict[str, dict[str, dict[str, float]]] = dataclasses.field(
@@ -536,14 +607,17 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
   """Scores loaded logs.
 
   Args:
-    submissions: logs by submission name, as `load_submission` reads them.
+    submissions: logs by submission name, as `load_submission` reads them;
+      the `.warnings` of `load_submissions` (submissions dropped) come first
+      in `Scores.warnings`.
     benchmark: the AlgoPerf version's constants (targets, studies, variants).
     time_column: 'score' (accumulated submission time) or 'global_step'.
     workloads: 'base' for the benchmark's base workloads (and v0.5 held-out
       variants), 'local' for every workload present in the logs, or a list.
       Only 'base' applies the held-out rules.
     strict: raise ValueError, rather than return them in `Scores.warnings`,
-      on wrong workload, study or trial counts (AlgoPerf's `--strict`).
+      on wrong workload, study or trial counts or a dropped submission
+      (AlgoPerf's `--strict`).
     self_tuning_ruleset: expect one trial per study instead of five.
   """
   if time_column not in TIME_COLUMNS:
@@ -565,7 +639,7 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
   targets = {w: _target(benchmark, w, submissions) for w in names}
   num_trials = (NUM_TRIALS_SELF_TUNING if self_tuning_ruleset
                 else NUM_TRIALS_EXTERNAL)
-  warnings = []
+  warnings = list(getattr(submissions, 'warnings', ()))
   for name, logs in submissions.items():
     warnings += count_warnings(name, logs, names, benchmark.num_studies,
                                num_trials)

@@ -5,8 +5,9 @@
       [--leaderboard_dir=DIR] [--baseline=baseline]
       [--projected_name=projected] [--plot=PATH.png]
 
-Takes the published v0.6 external-tuning logs (default
-../shared/algoperf/leaderboard_v06/external_tuning beside the repo), copies
+Takes the published v0.6 external-tuning logs (--leaderboard_dir; default
+the repository's copy, workloads_config/leaderboards/algoperf_v06.tar.xz,
+unpacked to a temporary folder for the run), copies
 the NadamW baseline's logs and, on each of the paper's seven workloads
 (criteo1tb, fastmri, imagenet_vit, librispeech_conformer,
 librispeech_deepspeech, ogbg, wmt), scales the copy's time axis by that
@@ -38,17 +39,16 @@ With --plot, also writes the performance profiles as a PNG.
 
 import pathlib
 import sys
+import tempfile
 from typing import Optional, Sequence
 
 from absl import flags
 
 from localperf import cli
+from localperf import leaderboards
 from localperf import plots
 from localperf import projection
 from localperf import scoring
-
-DEFAULT_LEADERBOARD = (pathlib.Path(__file__).resolve().parents[2] / 'shared'
-                       / 'algoperf' / 'leaderboard_v06' / 'external_tuning')
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string(
@@ -62,9 +62,9 @@ flags.DEFINE_float(
     "Method's time per step over NadamW's; multiplies every scaled time.",
     flag_values=FLAGS)
 flags.DEFINE_string(
-    'leaderboard_dir', str(DEFAULT_LEADERBOARD),
-    'Folder of the leaderboard logs, one folder per submission.',
-    flag_values=FLAGS)
+    'leaderboard_dir', None,
+    'Folder of the leaderboard logs, one folder per submission; default the '
+    "repository's v0.6 external-tuning logs.", flag_values=FLAGS)
 flags.DEFINE_string(
     'baseline', 'baseline',
     'Submission (folder name) whose logs are projected: the NadamW baseline.',
@@ -77,6 +77,12 @@ flags.DEFINE_string(
     'unset.', flag_values=FLAGS)
 
 
+def _unpack_v06(directory: pathlib.Path) -> pathlib.Path:
+  """The repository's v0.6 external-tuning logs, unpacked in `directory`."""
+  return (leaderboards.unpack(leaderboards.archive_path('0.6'), directory)
+          / 'external_tuning')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
   if not FLAGS.ratios:
@@ -84,11 +90,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     f'({", ".join(projection.PRESETS)}), a JSON file or a '
                     'comma list name=ratio')
   try:
-    scores, ratios = projection.project_leaderboard(
-        FLAGS.leaderboard_dir, FLAGS.ratios,
-        baseline=FLAGS.baseline,
-        step_time_ratio=FLAGS.step_time_ratio,
-        projected_name=FLAGS.projected_name)
+    with tempfile.TemporaryDirectory() as unpacked:
+      scores, ratios = projection.project_leaderboard(
+          FLAGS.leaderboard_dir or _unpack_v06(pathlib.Path(unpacked)),
+          FLAGS.ratios,
+          baseline=FLAGS.baseline,
+          step_time_ratio=FLAGS.step_time_ratio,
+          projected_name=FLAGS.projected_name)
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

@@ -6,22 +6,30 @@
       [--baseline=NAME] [--exclude_submissions=a,b]
 
 DIR holds one folder per submission, each
-`<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`; stray files
-and folders are ignored as AlgoPerf ignores them (an INFO line on stderr
-lists them). Prints a table per workload, speedups over --baseline if given,
-one line `NAME SCORE` per submission, then the warnings that may change a
-score (missing workloads, wrong study or trial counts). With --strict a
-warning makes the exit status 1. With --output_dir, also writes scores.json,
-performance_profiles.png and validation_curves_<workload>.png there.
+`<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`, read
+through symbolic links; stray files and folders are ignored as AlgoPerf
+ignores them (an INFO line on stderr lists them). Prints a table per
+workload, speedups over --baseline if given, one line `NAME SCORE` per
+submission, then the warnings that may change a score (a submission dropped
+for want of logs, missing workloads, wrong study or trial counts). With
+--output_dir, also writes scores.json, performance_profiles.png and
+validation_curves_<workload>.png there.
 
-Reproduce the published leaderboards (AlgoPerf's targets of each version):
+Exit status: 0; 1 when --strict finds a warning; 2 on bad input (a flag, a
+missing or empty directory, a log tree or CSV the scorer cannot read), with
+one line on stderr naming it.
 
+Reproduce the published leaderboards (AlgoPerf's targets of each version)
+from their logs in workloads_config/leaderboards/:
+
+  tar -xJf workloads_config/leaderboards/algoperf_v06.tar.xz -C /tmp
+  tar -xJf workloads_config/leaderboards/algoperf_v05.tar.xz -C /tmp
   python -m scripts.score --benchmark_version=0.6 \\
-      --submission_directory=../shared/algoperf/leaderboard_v06/external_tuning
+      --submission_directory=/tmp/leaderboard_v06/external_tuning
   python -m scripts.score --benchmark_version=0.5 \\
-      --submission_directory=../shared/algoperf/leaderboard_v05/external_tuning
+      --submission_directory=/tmp/leaderboard_v05/external_tuning
   python -m scripts.score --benchmark_version=0.5 --self_tuning_ruleset \\
-      --submission_directory=../shared/algoperf/leaderboard_v05/self_tuning
+      --submission_directory=/tmp/leaderboard_v05/self_tuning
 """
 
 import json
@@ -54,8 +62,9 @@ flags.DEFINE_enum(
     '(steps to target).', flag_values=FLAGS)
 flags.DEFINE_boolean(
     'strict', False,
-    'Exit with status 1 on a warning: a missing workload, a wrong number of '
-    'studies or trials.', flag_values=FLAGS)
+    'Exit with status 1 on a warning: a submission dropped for want of logs, '
+    'a missing workload, a wrong number of studies or trials.',
+    flag_values=FLAGS)
 flags.DEFINE_boolean(
     'self_tuning_ruleset', False,
     'Self-tuning ruleset: one trial per study, 3x budgets in speedups.',
@@ -115,8 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if FLAGS.baseline is not None:
       speedups = scores.speedups(FLAGS.baseline, FLAGS.self_tuning_ruleset)
   except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    cli.usage_error(str(e))
   print(scoring.format_table(scores))
   print()
   if speedups is not None:

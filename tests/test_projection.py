@@ -1,6 +1,7 @@
 """Tests of localperf.projection and scripts/project_leaderboard.py.
 
-References: the published v0.6 scores in the shared EXPECTED_SCORES.md; the
+References: the published v0.6 scores in its EXPECTED_SCORES.md (unpacked
+with the logs by tests/conftest.py); the
 issue's figures for the paper's gains on that board (NadamW 0.40 -> about
 0.50, Distributed Shampoo 0.58, given to 2 decimals); a trial's CSV read and
 scaled with NumPy alone.
@@ -8,7 +9,6 @@ scaled with NumPy alone.
 
 import json
 import math
-import pathlib
 import re
 
 import numpy as np
@@ -18,20 +18,22 @@ from localperf import projection
 from localperf import scoring
 from scripts import project_leaderboard as script
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-V06 = REPO.parent / 'shared' / 'algoperf' / 'leaderboard_v06'
-LOGS = V06 / 'external_tuning'
 SEVEN = ('criteo1tb', 'fastmri', 'imagenet_vit', 'librispeech_conformer',
          'librispeech_deepspeech', 'ogbg', 'wmt')
 ONES = {w: 1.0 for w in SEVEN}
-OGBG_TRIAL = LOGS / 'baseline' / 'study_0' / 'ogbg_jax' / 'trial_5'
 OGBG_TARGET = 0.28098  # AlgoPerf v0.6 ogbg validation mAP target (>=).
 
 
-def published_scores() -> dict[str, float]:
+@pytest.fixture(name='logs')
+def fixture_logs(leaderboard_v06):
+  """The published v0.6 external-tuning logs."""
+  return leaderboard_v06 / 'external_tuning'
+
+
+def published_scores(leaderboard_v06) -> dict[str, float]:
   """`| name | framework | 0.xxxxxx (shown ...) |` rows of EXPECTED_SCORES."""
   rows = re.findall(r'^\| (\w+) +\| \w+ +\| (\d\.\d{6}) ',
-                    (V06 / 'EXPECTED_SCORES.md').read_text(),
+                    (leaderboard_v06 / 'EXPECTED_SCORES.md').read_text(),
                     flags=re.MULTILINE)
   return {name: float(value) for name, value in rows}
 
@@ -44,10 +46,10 @@ def scores_of(stdout: str) -> dict[str, float]:
 # (a) Ratios of 1 change nothing.
 
 
-def test_unit_ratios_reproduce_published_scores():
-  expected = published_scores()
+def test_unit_ratios_reproduce_published_scores(leaderboard_v06, logs):
+  expected = published_scores(leaderboard_v06)
   assert set(expected) == {'baseline', 'shampoo'}
-  scores, _ = projection.project_leaderboard(LOGS, ONES)
+  scores, _ = projection.project_leaderboard(logs, ONES)
   # A copy ties the baseline everywhere: no best time moves.
   assert scores.scores['projected'] == scores.scores['baseline']
   assert {k: round(scores.scores[k], 6) for k in expected} == expected
@@ -57,8 +59,8 @@ def test_unit_ratios_reproduce_published_scores():
 
 
 @pytest.mark.parametrize('preset', ['paper_lawa', 'paper_ema'])
-def test_paper_presets_land_on_the_issue_figures(preset):
-  scores, ratios = projection.project_leaderboard(LOGS, preset)
+def test_paper_presets_land_on_the_issue_figures(preset, logs):
+  scores, ratios = projection.project_leaderboard(logs, preset)
   got = scores.scores
   # The baseline meets 4 of the 8 targets (criteo1tb, fastmri, ogbg, wmt);
   # scaled by the paper's ratios it is fastest on all 4 (fastmri by 2%), so
@@ -94,10 +96,11 @@ def test_cli_paper_lawa(tmp_path, capsys):
 # (c) The scaling itself, restated with NumPy.
 
 
-def test_scale_trial_matches_numpy_restatement():
-  table = np.genfromtxt(OGBG_TRIAL / 'eval_measurements.csv', delimiter=',',
-                        names=True)
-  trial = scoring.read_eval_measurements(OGBG_TRIAL / 'eval_measurements.csv')
+def test_scale_trial_matches_numpy_restatement(logs):
+  path = logs / 'baseline' / 'study_0' / 'ogbg_jax' / 'trial_5' / (
+      'eval_measurements.csv')
+  table = np.genfromtxt(path, delimiter=',', names=True)
+  trial = scoring.read_eval_measurements(path)
   scaled = projection.scale_trial(trial, 0.5, step_time_ratio=1.2)
   np.testing.assert_allclose(scaled['score'], table['score'] * 0.6)
   np.testing.assert_allclose(scaled['accumulated_submission_time'],
@@ -119,16 +122,16 @@ def test_scale_trial_matches_numpy_restatement():
   assert scoring.study_time_to_target([missed], target, 'score') == math.inf
 
 
-def test_project_logs_scales_only_the_seven():
-  logs = scoring.load_submission(LOGS / 'baseline')
+def test_project_logs_scales_only_the_seven(logs):
+  baseline = scoring.load_submission(logs / 'baseline')
   ratios = dict(ONES, ogbg=0.5, wmt=math.inf)
-  projected = projection.project_logs(logs, ratios)
-  assert projected['imagenet_resnet'] == logs['imagenet_resnet']
+  projected = projection.project_logs(baseline, ratios)
+  assert projected['imagenet_resnet'] == baseline['imagenet_resnet']
   np.testing.assert_array_equal(projected['fastmri']['study_1'][2]['score'],
-                                logs['fastmri']['study_1'][2]['score'])
+                                baseline['fastmri']['study_1'][2]['score'])
   np.testing.assert_array_equal(projected['ogbg']['study_2'][0]['score'],
-                                logs['ogbg']['study_2'][0]['score'] / 2)
-  scores = scoring.score_logs({'baseline': logs, 'projected': projected},
+                                baseline['ogbg']['study_2'][0]['score'] / 2)
+  scores = scoring.score_logs({'baseline': baseline, 'projected': projected},
                               scoring.load_benchmark('0.6'))
   times = dict(zip(scores.workloads, scores.times[1]))
   assert times['wmt'] == math.inf
@@ -168,27 +171,27 @@ def test_analogue_names_json_and_list_agree(tmp_path):
     ('paper_swa', r"'paper_swa' is neither a preset \(paper_lawa, paper_ema"),
     ('ogbg', r"'ogbg' is neither a preset"),
 ])
-def test_bad_ratios(ratios, match, monkeypatch):
+def test_bad_ratios(ratios, match, monkeypatch, logs):
   def fail(*args, **kwargs):
     raise AssertionError('logs read or scored before the input was checked')
   monkeypatch.setattr(scoring, 'load_submissions', fail)
   monkeypatch.setattr(scoring, 'score_logs', fail)
   with pytest.raises(ValueError, match='--ratios: ' + match):
-    projection.project_leaderboard(LOGS, ratios)
+    projection.project_leaderboard(logs, ratios)
 
 
-def test_bad_other_inputs(tmp_path, capsys):
+def test_bad_other_inputs(tmp_path, capsys, logs):
   with pytest.raises(ValueError, match=r'--leaderboard_dir .*missing does not '
                      'exist'):
     projection.project_leaderboard(tmp_path / 'missing', ONES)
   with pytest.raises(ValueError, match=r'--step_time_ratio must be a finite '
                      r'number > 0.*got 0'):
-    projection.project_leaderboard(LOGS, ONES, step_time_ratio=0)
+    projection.project_leaderboard(logs, ONES, step_time_ratio=0)
   with pytest.raises(ValueError, match=r"--baseline 'nadamw' is not a "
                      r"submission.*\['baseline', 'shampoo'\]"):
-    projection.project_leaderboard(LOGS, ONES, baseline='nadamw')
+    projection.project_leaderboard(logs, ONES, baseline='nadamw')
   with pytest.raises(ValueError, match=r"--projected_name 'shampoo' is taken"):
-    projection.project_leaderboard(LOGS, ONES, projected_name='shampoo')
+    projection.project_leaderboard(logs, ONES, projected_name='shampoo')
   bad_json = tmp_path / 'ratios.json'
   bad_json.write_text('[0.8]')
   with pytest.raises(ValueError, match=r'holds a list; expected an object'):

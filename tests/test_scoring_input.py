@@ -161,6 +161,56 @@ def test_two_frameworks_of_one_workload_in_a_study_are_named(tmp_path):
     score(tmp_path)
 
 
+def test_workload_split_across_frameworks_by_study_is_named(tmp_path):
+  write_tree(tmp_path)
+  jax = tmp_path / 'b' / 'study_1' / 'ogbg_jax'
+  jax.rename(jax.with_name('ogbg_pytorch'))
+  with pytest.raises(ValueError, match=re.escape(
+      f"{tmp_path / 'b'}: workload 'ogbg' is split across frameworks, "
+      'study_0/ogbg_jax and study_1/ogbg_pytorch')):
+    score(tmp_path)
+
+
+# Symbolic links: followed, as AlgoPerf's os.listdir walk follows them.
+
+
+def test_link_loops_end_and_add_nothing(tmp_path):
+  write_tree(tmp_path / 'logs')
+  a = tmp_path / 'logs' / 'a'
+  (a / 'study_0' / 'loop').symlink_to(a / 'study_0')
+  (a / 'study_1' / 'ogbg_jax' / 'trial_1' / 'up').symlink_to(a)
+  (a / 'loop').symlink_to(tmp_path / 'logs')
+  (tmp_path / 'logs' / 'd' / 'study_0').mkdir(parents=True)
+  (tmp_path / 'logs' / 'd' / 'study_0' / 'loop').symlink_to(
+      tmp_path / 'logs' / 'd')  # No logs, only a loop: dropped.
+  assert layout(scoring.load_submission(a)) == CLEAN
+  scores = score(tmp_path / 'logs')
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  assert len(scores.warnings) == 1 and 'logs/d: holds folders' in (
+      scores.warnings[0])
+
+
+def test_submission_of_broken_links_is_dropped_with_a_warning(tmp_path,
+                                                              caplog):
+  write_tree(tmp_path / 'logs')
+  for study in range(3):  # c's logs were not copied along.
+    path = tmp_path / 'logs' / 'c' / f'study_{study}'
+    path.parent.mkdir(exist_ok=True)
+    path.symlink_to(tmp_path / 'gone' / f'study_{study}')
+  with caplog.at_level(logging.WARNING, logger='absl'):
+    scores = score(tmp_path / 'logs')
+  assert scores.submissions == ['a', 'b']
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  message = (f"{tmp_path / 'logs' / 'c'}: holds folders but no "
+             'eval_measurements.csv at any depth (a broken link?); '
+             'submission dropped.')
+  assert scores.warnings == [message]
+  assert message in caplog.text
+  with pytest.raises(ValueError, match=re.escape(message)):
+    scoring.score_submissions(tmp_path / 'logs', strict=True,
+                              workloads=['criteo1tb', 'ogbg'])
+
+
 def test_folder_without_logs_beside_submissions_is_ignored(tmp_path, caplog):
   """As run_local's scores_<time>/ folders beside its submissions."""
   write_tree(tmp_path)
@@ -170,6 +220,7 @@ def test_folder_without_logs_beside_submissions_is_ignored(tmp_path, caplog):
     scores = score(tmp_path)
   assert scores.scores == pytest.approx(SCORES, abs=1e-12)
   assert 'ignored folders holding no logs: scores_score' in caplog.text
+  assert scores.warnings == []  # Files only: not a submission.
 
 
 def test_directory_without_any_logs_is_named(tmp_path):
@@ -264,13 +315,55 @@ def test_cli_prints_warnings_last_and_strict_fails(tmp_path, capsys, strict):
   assert ('error: --strict: warnings above (1).' in err) is strict
 
 
-def test_cli_bad_csv_exits_1_naming_the_file(trial_csv, capsys):
+def bad_input(capsys, *args):
+  """stderr of scripts/score.py's main, which must exit 2 with one line."""
+  with pytest.raises(SystemExit) as exit_info:
+    score_script.main([str(a) for a in args])
+  out, err = capsys.readouterr()
+  assert exit_info.value.code == 2 and out == ''
+  assert err.count('\n') == 1 and ': error: ' in err, err
+  return err
+
+
+def test_cli_bad_csv_exits_2_naming_the_file(trial_csv, capsys):
   trial_csv.write_bytes(GOOD[:-6].encode())
-  status, out, err = run(capsys,
-                         f'--submission_directory={trial_csv.parents[4]}')
-  assert status == 1 and out == ''
-  assert err == (f'error: {trial_csv}: does not end with a line break; the '
-                 'file is cut off mid-row.\n')
+  err = bad_input(capsys, f'--submission_directory={trial_csv.parents[4]}')
+  assert err.endswith(f': error: {trial_csv}: does not end with a line '
+                      'break; the file is cut off mid-row.\n')
+
+
+@pytest.mark.parametrize('case', ['missing', 'empty', 'zero-byte CSV'])
+def test_cli_missing_or_empty_input_exits_2(tmp_path, capsys, case):
+  write_tree(tmp_path / 'logs')
+  trial_csv = (tmp_path / 'logs' / 'a' / 'study_0' / 'ogbg_jax' / 'trial_1' /
+               'eval_measurements.csv')
+  trial_csv.write_bytes(b'')
+  (tmp_path / 'empty').mkdir()
+  directory, message = {
+      'missing': (tmp_path / 'nowhere', 'does not exist'),
+      'empty': (tmp_path / 'empty', 'holds no submission directories'),
+      'zero-byte CSV': (tmp_path / 'logs',
+                        f'{trial_csv}: no eval measurements'),
+  }[case]
+  assert message in bad_input(capsys, f'--submission_directory={directory}')
+
+
+@pytest.mark.parametrize('strict', [False, True])
+def test_cli_dropped_submission_warns_and_strict_fails(tmp_path, capsys,
+                                                       strict):
+  write_tree(tmp_path / 'logs')
+  (tmp_path / 'logs' / 'c').mkdir()
+  (tmp_path / 'logs' / 'c' / 'study_0').symlink_to(tmp_path / 'gone')
+  status, out, err = run(capsys, f'--submission_directory={tmp_path / "logs"}',
+                         '--workloads=criteo1tb,ogbg',
+                         '--strict' if strict else '--nostrict')
+  assert status == (1 if strict else 0)
+  assert out.rstrip('\n').split('\n')[-2:] == [
+      'warnings (each may change a score): 1',
+      f'warning: {tmp_path / "logs" / "c"}: holds folders but no '
+      'eval_measurements.csv at any depth (a broken link?); submission '
+      'dropped.']
+  assert ('error: --strict: warnings above (1).' in err) is strict
 
 
 def test_cli_exclude_submissions(tmp_path, capsys):
@@ -280,6 +373,6 @@ def test_cli_exclude_submissions(tmp_path, capsys):
   assert status == 0
   assert re.findall(r'^\w+ \d\.\d{6}$', out, flags=re.MULTILINE) == [
       'a 1.000000']
-  status, _, err = run(capsys, f'--submission_directory={tmp_path}',
-                       '--exclude_submissions=c')
-  assert status == 1 and "--exclude_submissions ['c'] are not" in err
+  err = bad_input(capsys, f'--submission_directory={tmp_path}',
+                  '--exclude_submissions=c')
+  assert "--exclude_submissions ['c'] are not" in err
