@@ -14,7 +14,9 @@ import time
 
 import pytest
 
+from localperf import leaderboards
 from localperf import scoring
+from scripts import pack_leaderboard
 from scripts import score as score_script
 
 # Each base workload and the held-out variant sampled for it.
@@ -153,3 +155,38 @@ def test_archive_holds_the_published_logs(version, request):
                     for row in theirs if row], relative
     assert ours[0].split(',')[:2] == ['global_step', 'score']
     assert ours[0].split(',')[2].startswith('validation/')
+
+
+def test_pack_keeps_every_file_and_cuts_only_workload_csvs(tmp_path):
+  source = tmp_path / 'leaderboard_v06'
+  files = {
+      'EXPECTED_SCORES.md': '| a | JAX | 0.500000 |\n',
+      'external_tuning/a/study_0/ogbg_jax/trial_1/eval_measurements.csv':
+          'global_step,total_duration,validation/mean_average_precision,'
+          'score,test/loss\n1,9.5,0.1,2.25,\n20,19.5,,4.0,0.3\n',
+      'external_tuning/a/study_0/trial_1/eval_measurements.csv':
+          'global_step,score,x\n1,2,3\n',  # A stray: kept whole.
+  }
+  for name, text in files.items():
+    (source / name).parent.mkdir(parents=True, exist_ok=True)
+    (source / name).write_text(text)
+  (source / 'external_tuning' / 'empty').mkdir()
+  archive = tmp_path / 'packed.tar.xz'
+  leaderboards.pack(source, archive, '0.6', scored_columns=True)
+  packed = leaderboards.unpack(archive, tmp_path / 'out')
+  assert packed == tmp_path / 'out' / 'leaderboard_v06'
+  assert (packed / 'external_tuning' / 'empty').is_dir()
+  files[next(iter(k for k in files if 'ogbg_jax' in k))] = (
+      'global_step,score,validation/mean_average_precision\n'
+      '1,2.25,0.1\n20,4.0,\n')
+  assert {str(p.relative_to(packed)): p.read_text()
+          for p in packed.rglob('*') if p.is_file()} == files
+
+
+def test_pack_cli_names_a_missing_source(tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    pack_leaderboard.main([f'--source={tmp_path / "nowhere"}',
+                           f'--output={tmp_path / "packed.tar.xz"}'])
+  assert exit_info.value.code == 2
+  assert '--source must be a leaderboard folder' in capsys.readouterr().err
+  assert not (tmp_path / 'packed.tar.xz').exists()
