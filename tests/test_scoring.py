@@ -92,13 +92,14 @@ def test_published_logs_reproduce_published_scores_api(leaderboard_v06):
 
 def test_published_logs_reproduce_published_scores_cli(leaderboard_v06,
                                                        tmp_path, capsys):
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   status, out, err = run_cli(capsys, '--submission_directory',
                              leaderboard_v06 / 'external_tuning',
                              '--output_dir', tmp_path, '--baseline',
                              'baseline')
-  elapsed = time.perf_counter() - start
-  print(f'scored and plotted the published logs in {elapsed:.2f} s')
+  elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+  print(f'scored and plotted the published logs in {elapsed:.2f} s '
+        f'({cpu:.2f} s CPU)')
   assert status == 0, err
   assert parse_scores(out) == {'baseline': 0.458965, 'shampoo': 0.624369}
   assert 'speedup of shampoo over baseline' in out
@@ -107,7 +108,7 @@ def test_published_logs_reproduce_published_scores_cli(leaderboard_v06,
   assert results['scores']['shampoo'] == pytest.approx(0.624369, abs=5e-7)
   assert (tmp_path / 'performance_profiles.png').stat().st_size > 0
   assert len(list(tmp_path.glob('validation_curves_*.png'))) == 8
-  assert elapsed < 10
+  assert cpu < 10  # CPU time: wall time also counts other jobs' load.
 
 
 # Rules on hand-made logs.
