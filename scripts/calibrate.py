@@ -17,12 +17,16 @@ with status 1 if any check fails.
       --noconstant_run
   python -m scripts.calibrate --workload=ctr_dlrm --rng_seeds=0  # one seed
 
-The speed check is on wall time, so run it on unloaded cores; the CPU time
-of the same run is printed beside it (on a loaded machine, the better guess
-of the unloaded wall time with single-threaded XLA). `--noconstant_run`
+Every run trains in a process of its own pinned to one core (one XLA
+thread; `localperf/jobs.py`), `--jobs` of them at once, so the same seeds
+give bit-identical curves and verdicts whatever the machine's load or core
+count. The speed check is on the run's CPU time, which with one thread is
+what it takes on an idle core; its wall time is printed beside it.
+`--noconstant_run`
 skips R1 and `--max_fraction` < 1 makes R1 and R2 partial: exploration only.
 """
 
+import functools
 import pathlib
 import sys
 from typing import List, Optional
@@ -32,6 +36,7 @@ from absl import logging
 
 from localperf import calibration
 from localperf import cli
+from localperf import jobs
 from localperf import workloads as workload_registry
 
 FLAGS = flags.FlagValues()
@@ -58,6 +63,7 @@ flags.DEFINE_boolean('suggest_targets', False, 'Print the validation target '
                      flag_values=FLAGS)
 flags.DEFINE_string('output_dir', 'experiments/calibrate',
                     'Where the curve PNGs go.', flag_values=FLAGS)
+jobs.define_jobs_flag(FLAGS)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -84,13 +90,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
       cli.usage_error(f'--workloads {name}: {e}')
   all_passed, done = True, []
+  reports = calibration.calibrate_all(
+      names, eval_every_fraction=FLAGS.eval_every_fraction, rng_seeds=seeds,
+      max_fraction=FLAGS.max_fraction, constant_run=FLAGS.constant_run,
+      test=FLAGS.suggest_targets, log=logging.info,
+      map_runs=functools.partial(jobs.run, calibration.train,
+                                 jobs=FLAGS.jobs))
   try:
-    for name in names:
-      report = calibration.calibrate(
-          name, eval_every_fraction=FLAGS.eval_every_fraction,
-          rng_seeds=seeds, max_fraction=FLAGS.max_fraction,
-          constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
-          log=logging.info)
+    for name, report in zip(names, reports):
       print(calibration.format_report(report))
       if FLAGS.suggest_targets:
         print(calibration.suggested_targets(report))
