@@ -16,8 +16,11 @@ those of nadamw (cosine schedule, raw weights) at the same seed: median
   python -m scripts.sweep_codesign --workloads=paper_seven --summarize_only \
       --export_candidate=cosine/ema_lr10 --export_path=ratios.json
 
-Trajectories already saved under `--output_dir` are not trained again, so
-several processes may share one directory and a stopped sweep resumes.
+Each trajectory trains in a process of its own pinned to one core (one XLA
+thread; `localperf/jobs.py`), `--jobs` of them at once, so a seed gives the
+same curves whatever the machine's load or core count. Trajectories already
+saved under `--output_dir` are not trained again, so several processes may
+share one directory and a stopped sweep resumes.
 Writes <output_dir>/ratios.png, and with --export_candidate the median
 ratio per workload of one candidate as JSON (the input of
 `scripts.project_leaderboard --ratios=FILE`; a workload where nadamw never
@@ -36,6 +39,7 @@ from absl import logging
 
 from localperf import calibration
 from localperf import cli
+from localperf import jobs
 from localperf import sweep
 from localperf import workloads as workload_registry
 
@@ -49,8 +53,9 @@ flags.DEFINE_list('schedules', list(sweep.SCHEDULES),
 flags.DEFINE_list('averagers', list(sweep.AVERAGERS),
                   f'Averagers chained on every trajectory, among '
                   f'{", ".join(sweep.AVERAGERS)}.', flag_values=FLAGS)
-flags.DEFINE_list('rng_seeds', ['1', '2', '3'], 'Seeds (external ruleset).',
-                  flag_values=FLAGS)
+flags.DEFINE_list('rng_seeds', [str(s) for s in calibration.DEFAULT_SEEDS],
+                  'Seeds (external ruleset), one study each; AlgoPerf '
+                  'takes 5 studies.', flag_values=FLAGS)
 flags.DEFINE_float('eval_every_fraction', 0.02,
                    'Steps between evals as a fraction of step_hint.',
                    flag_values=FLAGS)
@@ -59,6 +64,7 @@ flags.DEFINE_integer('select_every', 16, 'Steps between the training-batch '
 flags.DEFINE_string('output_dir', 'experiments/sweep_codesign',
                     'Where the curves (JSON) and ratios.png go.',
                     flag_values=FLAGS)
+jobs.define_jobs_flag(FLAGS)
 flags.DEFINE_boolean('summarize_only', False, 'Train nothing; summarize '
                      'what --output_dir holds.', flag_values=FLAGS)
 flags.DEFINE_string('export_candidate', None, 'SCHEDULE/WEIGHTS (a row of '
@@ -136,18 +142,21 @@ def plot(summary: sweep.Summary, workloads: List[str],
 
 
 def train_missing(names: List[str], output_dir: pathlib.Path) -> None:
-  """Trains each trajectory of the sweep that `output_dir` lacks."""
-  for name in names:
-    for schedule in FLAGS.schedules:
-      for seed in map(int, FLAGS.rng_seeds):
-        if sweep.trajectory_path(output_dir, name, schedule, seed).exists():
-          continue
-        logging.info('training %s %s seed %d', name, schedule, seed)
-        sweep.run_trajectory(
-            name, schedule, seed, FLAGS.averagers,
-            eval_every_fraction=FLAGS.eval_every_fraction,
-            select_every=FLAGS.select_every, output_dir=output_dir,
-            log=logging.info)
+  """Trains each trajectory of the sweep that `output_dir` lacks, `--jobs`
+  at a time (one core each: `localperf.jobs`)."""
+  calls = [dict(workload=name, schedule=schedule, seed=seed,
+                averagers=FLAGS.averagers,
+                eval_every_fraction=FLAGS.eval_every_fraction,
+                select_every=FLAGS.select_every, output_dir=output_dir,
+                log=logging.info)
+           for name in names for schedule in FLAGS.schedules
+           for seed in map(int, FLAGS.rng_seeds)
+           if not sweep.trajectory_path(output_dir, name, schedule,
+                                        seed).exists()]
+  logging.info('training %d trajectories, %d at a time', len(calls),
+               FLAGS.jobs)
+  for _ in jobs.run(sweep.run_trajectory, calls, FLAGS.jobs):
+    pass
 
 
 def main(argv: Optional[List[str]] = None) -> int:
