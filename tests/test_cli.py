@@ -69,7 +69,8 @@ def test_flag_help_names_what_sets_it():
       'eval_every_n_steps'].help
   assert "0: AlgoPerf's timed evals" in run_local.FLAGS[
       'eval_every_fraction'].help
-  assert 'Its other logs stay' in run_local.FLAGS['overwrite'].help
+  assert ("The experiment's other logs stay"
+          in run_local.FLAGS['overwrite'].help)
 
 
 def test_calibrate_without_a_workload_lists_only_the_analogues(capsys):
