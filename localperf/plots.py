@@ -1,5 +1,6 @@
 """PNG figures of scoring results: performance profiles, validation curves."""
 
+import math
 import pathlib
 import re
 import zlib
@@ -49,6 +50,12 @@ def first_crossing(values: Sequence[float], target: float,
   return None
 
 
+def number(x: float) -> str:
+  """`x` to three significant digits or more, never in e-notation."""
+  digits = 2 - math.floor(math.log10(abs(x))) if x else 0
+  return f'{x:.{max(0, digits)}f}'
+
+
 def ring_sizes(xs: Sequence[float], near: float,
                size: float = 7.0, step: float = 5.0) -> list[float]:
   """Sizes of ring markers at `xs` that keep rings closer than `near` in x
@@ -83,7 +90,7 @@ def plot_finish(ax, curves: Mapping[str, Tuple[Sequence[float],
     window = x >= x_start
     shown += list(y[window & np.isfinite(y)])
     i = crossings[name]
-    met = 'not met' if i is None else f'met at {x[i]:.0f}'
+    met = 'not met' if i is None else f'met at {number(x[i])}'
     ax.plot(x[window], y[window], color=color, lw=1.2, label=f'{name} ({met})')
     if i is not None:
       ax.axvline(x[i], color=color, ls=':', lw=1.2)
@@ -109,7 +116,7 @@ def plot_performance_profiles(scores: scoring.Scores,
   ranked = sorted(scores.submissions, key=scores.scores.get)  # Best last.
   for k, name in enumerate(ranked):
     ax.step(scores.taus, profiles[name], where='post',
-            lw=1.5 + 1.25 * (len(ranked) - 1 - k),
+            lw=1.5 + (len(ranked) - 1 - k),
             color=submission_color(name),
             label=f'{name} ({scores.scores[name]:.4f})')
   ax.set_xlabel(f'tau: {TIME_LABELS[scores.time_column][1]} to the target '

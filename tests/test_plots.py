@@ -63,6 +63,11 @@ def test_finish_view_starts_before_the_first_crossing_and_ends_past_the_last():
   plt.close(fig)
 
 
+def test_crossings_are_named_to_three_digits_or_more():
+  assert [plots.number(x) for x in (35317.2, 29.12, 0.5, 0.0)] == [
+      '35317', '29.1', '0.500', '0']
+
+
 def test_rings_at_the_same_place_nest():
   assert plots.ring_sizes([300, 300, 301, 500], near=5) == [7, 12, 17, 7]
 
