@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from localperf import calibration
+from localperf import jobs
 from localperf import logs
 from localperf import runner
 from localperf import scoring
-from localperf import sweep
 from localperf import workloads as registry
 from scripts import calibrate
 from scripts import run_local
@@ -180,16 +180,17 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(
 
 def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
     tmp_path, monkeypatch, capsys):
-  def interrupt(*args, **kwargs):
+  def interrupted_runs(*args, **kwargs):
     del args, kwargs
     raise KeyboardInterrupt
-  monkeypatch.setattr(calibration, 'calibrate', interrupt)
+    yield  # pylint: disable=unreachable
+  monkeypatch.setattr(calibration, 'calibrate_all', interrupted_runs)
   assert calibrate.main(['--workload=ctr_dlrm',
                          f'--output_dir={tmp_path}']) == 130
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1
   assert 'rerun the rest with --workloads=ctr_dlrm' in err
-  monkeypatch.setattr(sweep, 'run_trajectory', interrupt)
+  monkeypatch.setattr(jobs, 'run', interrupted_runs)
   assert sweep_codesign.main(['--workloads=ctr_dlrm', '--schedules=cosine',
                               '--averagers=ema',
                               f'--output_dir={tmp_path}']) == 130
