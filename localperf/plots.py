@@ -78,11 +78,10 @@ def plot_finish(ax, curves: Mapping[str, Tuple[Sequence[float],
   crossings = {name: first_crossing(y, target, minimize)
                for name, (_, y) in curves.items()}
   x_end = max((x[-1] for x, _ in curves.values() if len(x)), default=1)
-  hits = [curves[n][0][i] for n, i in crossings.items() if i is not None]
-  x_start = 0.7 * min(hits) if hits else 0.6 * x_end
-  marked = [n for n, i in crossings.items() if i is not None]
-  sizes = dict(zip(marked, ring_sizes(
-      [curves[n][0][crossings[n]] for n in marked], 0.02 * (x_end - x_start))))
+  hits = {n: curves[n][0][i] for n, i in crossings.items() if i is not None}
+  x_start = 0.7 * min(hits.values()) if hits else 0.6 * x_end
+  sizes = dict(zip(hits, ring_sizes(list(hits.values()),
+                                    0.02 * (x_end - x_start))))
   shown = [target]
   for name, (x, y) in curves.items():
     x, y = np.asarray(x, float), np.asarray(y, float)
