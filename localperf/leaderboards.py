@@ -23,11 +23,6 @@ ARCHIVE_DIR = scoring.CONFIG_DIR / 'leaderboards'
 SCORED_COLUMNS = ('global_step', 'score')  # And the validation target metric.
 
 
-def folder_name(version: str) -> str:
-  """'0.5' -> 'leaderboard_v05', the folder an archive holds."""
-  return f'leaderboard_v{version.replace(".", "")}'
-
-
 def archive_path(version: str) -> pathlib.Path:
   """The packed logs of AlgoPerf `version` ('0.5' or '0.6')."""
   if version not in scoring.BENCHMARK_VERSIONS:
@@ -52,6 +47,8 @@ def keep_columns(text: str, columns: tuple[str, ...], path: str) -> str:
   missing = [c for c in columns if c not in rows[0]]
   if missing:
     raise ValueError(f'{path}: no column {missing}; it has {rows[0]}.')
+  if any(len(row) != len(rows[0]) for row in rows):
+    raise ValueError(f'{path}: a row of more or fewer cells than the header.')
   indices = [rows[0].index(c) for c in columns]
   out = io.StringIO()
   csv.writer(out, lineterminator='\n').writerows(
@@ -84,9 +81,10 @@ def pack(source: pathlib.Path, archive: pathlib.Path, version: str,
 
   Entries are sorted, owned by root and dated 0, so the same logs pack to
   the same tar; a folder has an entry of its own only when empty (the
-  others come with their files, and unpack faster without). With `scored_columns`, a workload's CSVs keep only the
-  columns scoring reads, by the targets of AlgoPerf `version`. `archive`
-  appears only once complete.
+  others come with their files, and unpack faster without). With
+  `scored_columns`, a workload's CSVs keep only the columns scoring reads,
+  by the targets of AlgoPerf `version`. `archive` appears only once
+  complete.
   """
   source = pathlib.Path(source)
   benchmark = scoring.load_benchmark(version) if scored_columns else None
