@@ -55,6 +55,22 @@ def pin_to_core(core: int) -> None:
   os.sched_setaffinity(0, {core})
 
 
+def pin_this_process(jobs: int) -> None:
+  """With one job, which runs in this process: pins it to its first core.
+
+  Call it before any JAX work (as the commands do, right after their flags).
+  If JAX's backend has started already (an interactive session, a test), the
+  run stays on its threads, with a warning that it is not reproducible.
+  """
+  if jobs != 1:
+    return
+  if _backend_started():
+    logging.warning('JAX started before the run could be pinned to one core: '
+                    'its results may differ on another machine or load.')
+    return
+  pin_to_core(allowed_cores()[0])
+
+
 def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
   """A worker's set-up: its own core, logging as the parent's, and Ctrl-C
   left to the parent (which stops every worker)."""
@@ -68,7 +84,8 @@ def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
         jobs: int, cores: Optional[Sequence[int]] = None) -> Iterator[Any]:
   """`fn(**call)` for each call, in `jobs` processes, each on one core.
 
-  Yields the results in the order of `calls` as they become available. The
+  One job runs the calls in this process (`pin_this_process`). Otherwise,
+  yields the results in the order of `calls` as they become available. The
   cores are `cores` (default: this process's) taken in turn, so more jobs
   than cores share them. `fn` and the calls' values must pickle (a module's
   top-level function and plain data). A call's exception is raised here; on
@@ -76,6 +93,9 @@ def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
   """
   if jobs < 1:
     raise ValueError(f'jobs must be an integer >= 1, got {jobs}.')
+  if jobs == 1:
+    yield from (fn(**call) for call in calls)
+    return
   cores = list(cores or allowed_cores())
   context = multiprocessing.get_context('spawn')  # No fork of a JAX process.
   queue = context.Queue()

@@ -68,6 +68,7 @@ jobs.define_jobs_flag(FLAGS)
 
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
+  jobs.pin_this_process(FLAGS.jobs)
   value = FLAGS.workloads or FLAGS.workload
   if not value:
     cli.usage_error('--workload or --workloads is required, one of '

@@ -19,6 +19,11 @@ performance profiles) under ./experiments/<experiment_name>/.
       --tuning_search_space=submissions/nadamw/tuning_search_space.json \
       --num_tuning_trials=5 --experiment_name=nadamw_sweep
 
+Each submission x workload x study trains in a process of its own pinned to
+one core (one XLA thread; `localperf/jobs.py`), `--jobs` of them at once, so
+the same command gives bit-identical eval_measurements.csv (but for the
+times) whatever the machine's load or core count.
+
 Flags named as in AlgoPerf's `submission_runner` mean the same. Logs go to
 `<experiment_dir>/<experiment_name>/<submission>/study_<k>/<workload>_jax/
 trial_<j>/`, the layout AlgoPerf's scoring reads. Study k uses rng seed
@@ -56,6 +61,7 @@ from absl import flags
 from absl import logging
 
 from localperf import cli
+from localperf import jobs
 from localperf import logs
 from localperf import plots
 from localperf import runner
@@ -125,6 +131,7 @@ flags.DEFINE_float(
     "workload's eval_period_time_sec of wall time has passed since the last "
     '(which steps get evaluated then depends on the speed and load of the '
     'machine). Excludes --eval_every_n_steps.', flag_values=FLAGS)
+jobs.define_jobs_flag(FLAGS)
 flags.DEFINE_boolean('save_checkpoints', True,
                      'Checkpoint at every eval (--nosave_checkpoints: never).',
                      flag_values=FLAGS)
@@ -197,11 +204,20 @@ def max_global_steps(args: types.SimpleNamespace,
 
 
 class Job(NamedTuple):
-  """One submission on one workload in one study, planned and checked."""
+  """One submission on one workload in one study, checked by `plan_jobs`."""
   submission: str
   workload: str
   study: int
-  plan: runner.RunPlan
+  path: str  # The submission.py.
+  search_space: Optional[str]
+
+
+def plan_job(args: types.SimpleNamespace, job: Job) -> runner.RunPlan:
+  """The job's trials and their hyperparameters (the same on every call)."""
+  return runner.plan_trials(
+      job.workload, job.path, args.tuning_ruleset, job.search_space,
+      args.num_tuning_trials, args.rng_seed + job.study,
+      trial_point(args.trial_point, job.workload))
 
 
 def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
@@ -218,7 +234,7 @@ def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
       raise ValueError(
           f'--submissions: no submission {", ".join(map(repr, unknown))}; '
           f'valid submissions: {", ".join(submission_names())}.')
-  jobs = []
+  planned = []
   for submission, path in paths.items():
     space = args.tuning_search_space
     if args.tuning_ruleset == 'external' and space is None:
@@ -226,16 +242,14 @@ def plan_jobs(args: types.SimpleNamespace) -> List[Job]:
     try:
       for workload in workloads:
         for study in range(args.num_studies):
-          plan = runner.plan_trials(
-              workload, path, args.tuning_ruleset, space,
-              args.num_tuning_trials, args.rng_seed + study,
-              trial_point(args.trial_point, workload))
-          jobs.append(Job(submission, workload, study, plan))
+          job = Job(submission, workload, study, path, space)
+          plan_job(args, job)
+          planned.append(job)
     except runner.SubmissionImportError as e:
       print(f'Skipping {submission}: {e}', file=sys.stderr)
-  if not jobs:
+  if not planned:
     raise ValueError('no submission could be loaded.')
-  return jobs
+  return planned
 
 
 def trial_point(flag: Optional[str], workload: str) -> Optional[int]:
@@ -285,12 +299,13 @@ def fit(line: str, width: int) -> str:
 
 
 class ProgressLine:
-  """One updating status line on a terminal, fitted to its width; elsewhere,
-  a log line every `period_sec` (absl logging)."""
+  """One updating status line on a terminal, fitted to its width; elsewhere
+  (or not `live`), a log line every `period_sec` (absl logging)."""
 
-  def __init__(self, stream=sys.stderr, period_sec: float = 10.0):
+  def __init__(self, stream=sys.stderr, period_sec: float = 10.0,
+               live: bool = True):
     self.stream, self.period_sec = stream, period_sec
-    self.tty = stream.isatty()
+    self.tty = live and stream.isatty()
     self.last_print = -math.inf
 
   def __call__(self, line: str) -> None:
@@ -436,15 +451,16 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_flags(argv)
+  jobs.pin_this_process(args.jobs)
   root = os.path.join(args.experiment_dir, args.experiment_name)
   start = time.time()
   try:
     try:
-      jobs = plan_jobs(args)
+      planned = plan_jobs(args)
       log_dirs = [logs.get_log_dir(
           os.path.join(root, job.submission), job.workload,
           f'study_{job.study}', args.resume_last_run, args.overwrite)
-                  for job in jobs]
+                  for job in planned]
     except ValueError as e:
       print(f'error: {e}', file=sys.stderr)
       return 2
@@ -453,9 +469,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
             file=sys.stderr)
       return 2
-    for job, log_dir in zip(jobs, log_dirs):
-      run_job(args, job, log_dir)
-    print(summarize(root, [job.submission for job in jobs]))
+    calls = [dict(args=args, job=job, log_dir=log_dir,
+                  live=args.jobs == 1 or len(planned) == 1)
+             for job, log_dir in zip(planned, log_dirs)]
+    for _ in jobs.run(run_job, calls, args.jobs):
+      pass
+    print(summarize(root, [job.submission for job in planned]))
   except KeyboardInterrupt:
     return cli.interrupted(interrupted_note(args, root))
   print(f'\nLogs, summary.txt, validation_curves.png and AlgoPerf scores '
@@ -463,18 +482,24 @@ def main(argv: Optional[List[str]] = None) -> int:
   return 0
 
 
-def run_job(args: types.SimpleNamespace, job: Job, log_dir: str) -> None:
-  """Runs one job's trials, showing progress, then its outcome in one line."""
+def run_job(args: types.SimpleNamespace, job: Job, log_dir: str,
+            live: bool = True) -> None:
+  """Runs one job's trials, showing progress, then its outcome in one line.
+
+  `live`: progress on one updating line if stderr is a terminal; else (as
+  when several jobs share the terminal) a log line every 10 s.
+  """
   workload = workload_registry.get_workload(job.workload)
   settings = runner.TrialSettings(
       max_global_steps=max_global_steps(args, workload),
       eval_every_n_steps=eval_every_n_steps(args, workload),
       save_checkpoints=args.save_checkpoints,
       flags=dict(vars(args), workload=job.workload,
-                 submission_path=job.plan.submission.path,
-                 rng_seed=job.plan.rng_seed, study=job.study))
-  progress = ProgressLine()
-  results = runner.run_trials(job.plan, log_dir, settings, progress=progress)
+                 submission_path=job.path,
+                 rng_seed=args.rng_seed + job.study, study=job.study))
+  progress = ProgressLine(live=live)
+  results = runner.run_trials(plan_job(args, job), log_dir, settings,
+                              progress=progress)
   paths = [os.path.join(r.log_dir, scoring.MEASUREMENTS_FILENAME)
            for r in results]
   outcome = study_outcome(

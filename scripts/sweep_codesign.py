@@ -161,6 +161,7 @@ def train_missing(names: List[str], output_dir: pathlib.Path) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
+  jobs.pin_this_process(FLAGS.jobs)
   names = _check_flags()
   output_dir = pathlib.Path(FLAGS.output_dir)
   if not FLAGS.summarize_only:

@@ -46,7 +46,7 @@ def _run(tmp_path, name, *flags, submission=SGD):
   return run_local.main([
       '--workload=tiny', f'--submission_path={submission}',
       f'--tuning_search_space={space}', f'--experiment_dir={tmp_path}',
-      f'--experiment_name={name}', *flags])
+      f'--experiment_name={name}', '--jobs=1', *flags])
 
 
 def _summary_rows(root):
