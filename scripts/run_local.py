@@ -451,7 +451,7 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
   args = parse_flags(argv)
-  jobs.pin_this_process(args.jobs)
+  cores = jobs.pin_this_process()
   root = os.path.join(args.experiment_dir, args.experiment_name)
   start = time.time()
   try:
@@ -470,11 +470,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr)
       return 2
     calls = [dict(args=args, job=job, log_dir=log_dir,
-                  live=args.jobs == 1 or len(planned) == 1)
+                  live=min(args.jobs, len(planned)) == 1)
              for job, log_dir in zip(planned, log_dirs)]
-    for _ in jobs.run(run_job, calls, args.jobs):
+    for _ in jobs.run(run_job, calls, args.jobs, cores):
       pass
-    print(summarize(root, [job.submission for job in planned]))
+    try:
+      print(summarize(root, [job.submission for job in planned]))
+    except ValueError as e:  # A folder of the experiment scoring cannot read.
+      print(f'error: cannot summarise {root}: {e}', file=sys.stderr)
+      return 1
   except KeyboardInterrupt:
     return cli.interrupted(interrupted_note(args, root))
   print(f'\nLogs, summary.txt, validation_curves.png and AlgoPerf scores '

@@ -158,6 +158,17 @@ def test_the_summary_covers_every_submission_in_the_experiment(
       ).out.replace('\n', ' ')
 
 
+def test_an_unreadable_experiment_folder_is_one_line(tmp_path, capsys):
+  """A trial folder without the _jax suffix: scoring names it."""
+  stray = tmp_path / 'exp' / 'sgd' / 'study_0' / 'tiny' / 'trial_1'
+  stray.mkdir(parents=True)
+  (stray / 'eval_measurements.csv').write_text('global_step\n1\n')
+  assert _run(tmp_path, 'exp', '--max_global_steps=2') == 1
+  err = capsys.readouterr().err
+  assert f'error: cannot summarise {tmp_path / "exp"}: ' in err
+  assert 'is not named <workload>_jax' in err and 'Traceback' not in err
+
+
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(
     tmp_path, monkeypatch, capsys):
   """Interrupted after its first eval; the command it prints finishes it."""
