@@ -55,20 +55,22 @@ def pin_to_core(core: int) -> None:
   os.sched_setaffinity(0, {core})
 
 
-def pin_this_process(jobs: int) -> None:
-  """With one job, which runs in this process: pins it to its first core.
+def pin_this_process() -> List[int]:
+  """Pins this process to its first core; returns the cores it had.
 
-  Call it before any JAX work (as the commands do, right after their flags).
-  If JAX's backend has started already (an interactive session, a test), the
-  run stays on its threads, with a warning that it is not reproducible.
+  Call it before any JAX work (as the commands do, right after their flags),
+  and pass what it returns to `run`, whose workers take the other cores. If
+  JAX's backend has started already (an interactive session, a test), the
+  process stays on its threads, with a warning that runs in it are not
+  reproducible.
   """
-  if jobs != 1:
-    return
+  cores = allowed_cores()
   if _backend_started():
-    logging.warning('JAX started before the run could be pinned to one core: '
-                    'its results may differ on another machine or load.')
-    return
-  pin_to_core(allowed_cores()[0])
+    logging.warning('JAX started before this process could be pinned to one '
+                    'core: runs in it may differ on another machine or load.')
+  else:
+    pin_to_core(cores[0])
+  return cores
 
 
 def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
@@ -81,25 +83,25 @@ def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
 
 
 def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
-        jobs: int, cores: Optional[Sequence[int]] = None) -> Iterator[Any]:
-  """`fn(**call)` for each call, in `jobs` processes, each on one core.
+        jobs: int, cores: Sequence[int]) -> Iterator[Any]:
+  """`fn(**call)` for each call, in up to `jobs` processes, each on one core.
 
-  One job runs the calls in this process (`pin_this_process`). Otherwise,
-  yields the results in the order of `calls` as they become available. The
-  cores are `cores` (default: this process's) taken in turn, so more jobs
-  than cores share them. `fn` and the calls' values must pickle (a module's
+  Yields the results in the order of `calls` as they become available. With
+  one job (or one call) the calls run in this process, which
+  `pin_this_process` pinned; otherwise each worker process takes the next of
+  `cores` (those `pin_this_process` returned), in turn, so more jobs than
+  cores share them. `fn` and the calls' values must pickle (a module's
   top-level function and plain data). A call's exception is raised here; on
-  KeyboardInterrupt or any error, the other workers are stopped.
+  KeyboardInterrupt or any error, the workers are stopped.
   """
   if jobs < 1:
     raise ValueError(f'jobs must be an integer >= 1, got {jobs}.')
-  if jobs == 1:
+  jobs = min(jobs, len(calls))
+  if jobs <= 1:
     yield from (fn(**call) for call in calls)
     return
-  cores = list(cores or allowed_cores())
   context = multiprocessing.get_context('spawn')  # No fork of a JAX process.
   queue = context.Queue()
-  jobs = max(1, min(jobs, len(calls)))
   for i in range(jobs):
     queue.put(cores[i % len(cores)])
   executor = concurrent.futures.ProcessPoolExecutor(

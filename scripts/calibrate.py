@@ -68,7 +68,7 @@ jobs.define_jobs_flag(FLAGS)
 
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
-  jobs.pin_this_process(FLAGS.jobs)
+  cores = jobs.pin_this_process()
   value = FLAGS.workloads or FLAGS.workload
   if not value:
     cli.usage_error('--workload or --workloads is required, one of '
@@ -96,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       max_fraction=FLAGS.max_fraction, constant_run=FLAGS.constant_run,
       test=FLAGS.suggest_targets, log=logging.info,
       map_runs=functools.partial(jobs.run, calibration.train,
-                                 jobs=FLAGS.jobs))
+                                 jobs=FLAGS.jobs, cores=cores))
   try:
     for name, report in zip(names, reports):
       print(calibration.format_report(report))

@@ -141,7 +141,8 @@ def plot(summary: sweep.Summary, workloads: List[str],
   return path
 
 
-def train_missing(names: List[str], output_dir: pathlib.Path) -> None:
+def train_missing(names: List[str], output_dir: pathlib.Path,
+                  cores: List[int]) -> None:
   """Trains each trajectory of the sweep that `output_dir` lacks, `--jobs`
   at a time (one core each: `localperf.jobs`)."""
   calls = [dict(workload=name, schedule=schedule, seed=seed,
@@ -155,18 +156,18 @@ def train_missing(names: List[str], output_dir: pathlib.Path) -> None:
                                         seed).exists()]
   logging.info('training %d trajectories, %d at a time', len(calls),
                FLAGS.jobs)
-  for _ in jobs.run(sweep.run_trajectory, calls, FLAGS.jobs):
+  for _ in jobs.run(sweep.run_trajectory, calls, FLAGS.jobs, cores):
     pass
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
-  jobs.pin_this_process(FLAGS.jobs)
+  cores = jobs.pin_this_process()
   names = _check_flags()
   output_dir = pathlib.Path(FLAGS.output_dir)
   if not FLAGS.summarize_only:
     try:
-      train_missing(names, output_dir)
+      train_missing(names, output_dir, cores)
     except KeyboardInterrupt:
       return cli.interrupted(
           f'the trajectories finished so far are kept in {output_dir}; run '

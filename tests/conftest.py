@@ -1,4 +1,5 @@
-"""Fixtures shared by the test files: the published leaderboards' logs.
+"""Fixtures shared by the test files: the published leaderboards' logs, and
+JAX started on every core of the test process.
 
 Each is unpacked once per test process from workloads_config/leaderboards/
 into a temporary folder, so the scorer is checked against every published
@@ -7,9 +8,18 @@ leaderboard from the repository alone.
 
 import pathlib
 
+import jax
 import pytest
 
 from localperf import leaderboards
+
+
+@pytest.fixture(scope='session', autouse=True)
+def jax_backend():
+  """Starts JAX's backend before any test, so a command run in-process
+  (`run_local.main`, ...) leaves the test process on all its cores instead
+  of pinning it to one (`localperf.jobs.pin_this_process`)."""
+  jax.devices()
 
 
 def _unpack(version: str, tmp_path_factory) -> pathlib.Path:
