@@ -1,4 +1,4 @@
-"""Is a workload in the real workloads' regime? Checks R1-R4 of issue 12.
+"""Is a workload in the real workloads' regime? Checks R1-R5.
 
 One NadamW run at the workload's reference point (cosine schedule, exactly
 what `submissions/nadamw` trains) carries an EMA and a LAWA averager chained
@@ -18,6 +18,9 @@ validation curves (steps `s`, metric `v`, target `T`, step hint `H`):
      seeds, the median first-met step (a miss counts as never, as AlgoPerf
      takes the median over studies) is a fraction of H within 0.05 of
      `PAPER_FIRST_MET_FRACTION`.
+  R5 targets every seed meets: each of those cosine runs meets T within H,
+     and their first-met fractions span at most 0.15 (max - min), so a
+     median over 5 studies is not decided by a miss.
   Speed: the cosine run's steps and raw evaluations take <= 90 s of CPU
      time on one XLA thread, with an eval at least every 0.02 H.
 
@@ -44,7 +47,7 @@ from submissions import optim
 from submissions.nadamw import submission as nadamw
 
 # Fraction of the step budget at which the paper's NadamW first met each
-# counterpart's validation target (arXiv 2502.06761, issue 12).
+# counterpart's validation target (arXiv 2502.06761).
 PAPER_FIRST_MET_FRACTION = {
     'ctr_dlrm': 0.77,
     'kspace_unet': 0.62,
@@ -55,6 +58,7 @@ PAPER_FIRST_MET_FRACTION = {
     'seq2seq_transformer': 0.95,
 }
 FIRST_MET_TOLERANCE = 0.05
+MAX_FIRST_MET_SPREAD = 0.15  # R5.
 MIN_CONSTANT_RATIO = 1.15  # R1.
 R2_FRACTIONS = (0.5, 0.7)
 WINDOW_FRACTION = 0.01  # The paper's averaging window, of step_hint.
@@ -225,6 +229,21 @@ def check_r4(cosines: Sequence[Curve], target: float, step_hint: int,
                f'target {target:g} first met at {met} of step_hint over '
                f'{len(steps)} seed(s), median {fraction:.3f} (paper '
                f'{paper_fraction:.2f} +-{FIRST_MET_TOLERANCE})')
+
+
+def check_r5(cosines: Sequence[Curve], target: float, step_hint: int,
+             minimize: bool) -> Check:
+  """Every seed meets the target within step_hint, and the first-met
+  fractions span at most 0.15 (max - min over seeds)."""
+  steps = first_met_steps(cosines, target, minimize)
+  missed = sum(s is None for s in steps)
+  fractions = [s / step_hint for s in steps if s is not None]
+  spread = max(fractions) - min(fractions) if fractions else math.inf
+  ok = not missed and spread <= MAX_FIRST_MET_SPREAD + 1e-9
+  return Check('R5', ok,
+               f'{len(steps) - missed} of {len(steps)} seed(s) meet the '
+               f'target, first-met fractions spread {spread:.3f} (need all, '
+               f'spread <= {MAX_FIRST_MET_SPREAD})')
 
 
 def check_speed(cpu_seconds: float, eval_every: int, step_hint: int,
@@ -502,6 +521,7 @@ def report_of(workload_name: str, runs: Sequence[Run], *,
   test_curves = [run.curves['test'] for run in cosines] if test else []
   checks.append(check_r4(raw_curves, target, step_hint, minimize,
                          PAPER_FIRST_MET_FRACTION[workload_name]))
+  checks.append(check_r5(raw_curves, target, step_hint, minimize))
   scale = step_hint / num_steps
   checks.append(check_speed(cosine.cpu_seconds * scale, every, step_hint,
                             cosine.train_seconds * scale))

@@ -1,4 +1,4 @@
-r"""Check that workloads sit in the real workloads' regime (R1-R4, speed).
+r"""Check that workloads sit in the real workloads' regime (R1-R5, speed).
 
 For each workload: one NadamW run at the workload's `reference_point` (a
 point of submissions/nadamw/tuning_search_space.json, cosine schedule) of
@@ -7,7 +7,7 @@ chained beside it, and one with warmup then a constant learning rate, at the
 first of `--rng_seeds`; the validation metric of the raw, EMA and LAWA
 weights every `--eval_every_fraction` of step_hint; and a raw cosine run at
 each further seed, for the median first-met step of R1 and R4. Prints
-R1-R4 and the speed check with their figures and PASS/FAIL (see
+R1-R5 and the speed check with their figures and PASS/FAIL (see
 localperf/calibration.py), writes <output_dir>/<workload>.png, and exits
 with status 1 if any check fails.
 

@@ -89,6 +89,20 @@ def test_r4_takes_the_median_over_seeds_a_miss_counting_as_never():
                           0.77).passed
 
 
+def test_r5_needs_every_seed_to_meet_the_target_within_a_spread_of_015():
+  steps = np.arange(1, 51) * 20  # step_hint 1000.
+  at = lambda f: _curve(steps, 1.0 - steps / 1000.0 + (f - 0.7))  # Met at f.
+  never = _curve(steps, np.full(50, 0.5))
+  assert cal.check_r5([at(0.62), at(0.70), at(0.76)], 0.3, 1000,
+                      True).passed  # Spread 0.14.
+  assert cal.check_r5([at(0.60), at(0.75)], 0.3, 1000, True).passed  # 0.15.
+  assert not cal.check_r5([at(0.60), at(0.76)], 0.3, 1000, True).passed
+  assert not cal.check_r5([at(0.70), at(0.70), never], 0.3, 1000,
+                          True).passed
+  assert '2 of 3 seed(s)' in cal.check_r5([at(0.7), at(0.7), never], 0.3,
+                                          1000, True).summary
+
+
 def test_suggest_target_puts_first_met_at_the_fraction():
   steps = np.arange(1, 51) * 20
   rng = np.random.default_rng(0)
@@ -153,6 +167,6 @@ def test_bad_flags_exit_2(capsys):
 def test_recalibrated_workload_passes_r1_to_r4(name):
   report = cal.calibrate(name)
   checks = {c.name: c for c in report.checks}
-  assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'speed'}
+  assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'R5', 'speed'}
   for check in ('R1', 'R2', 'R3', 'R4'):
     assert checks[check].passed, cal.format_report(report)
