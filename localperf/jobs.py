@@ -78,6 +78,7 @@ def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
   left to the parent (which stops every worker)."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   pin_to_core(cores.get())
+  flags.FLAGS.mark_as_parsed()  # The parent parsed them; absl's defaults do.
   logging.use_absl_handler()
   logging.get_absl_logger().setLevel(log_level)
 
