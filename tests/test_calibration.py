@@ -1,10 +1,13 @@
-"""localperf.calibration: the R checks on hand-made curves; slow: R1-R4 pinned
-for recalibrated workloads."""
+"""localperf.calibration: the R checks on hand-made curves; slow: R1-R5 on
+one core for the workloads that pass them."""
+
+import functools
 
 import numpy as np
 import pytest
 
 from localperf import calibration as cal
+from localperf import jobs
 from scripts import calibrate as calibrate_script
 
 
@@ -159,14 +162,17 @@ def test_bad_flags_exit_2(capsys):
     assert '--rng_seeds' in capsys.readouterr().err
 
 
-# R1-R4 at each recalibrated workload's reference point (seeds 0-4, as
-# its docstring reports them); speed depends on the machine's load, so it is
-# reported by `scripts/calibrate` and not pinned here.
+# R1-R5 at the reference point over seeds 0-4, each run in a process of its
+# own on one core, as `scripts.calibrate` runs them (`localperf.jobs`), so
+# the verdicts are those it printed on 2026-12-03 on any machine (README,
+# "Calibration on one core"). Speed depends on the machine, so it is
+# reported by `scripts.calibrate` and not pinned here.
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['ctr_dlrm', 'molgraph_gnn'])
-def test_recalibrated_workload_passes_r1_to_r4(name):
-  report = cal.calibrate(name)
+@pytest.mark.parametrize('name', ['ctr_dlrm', 'kspace_unet'])
+def test_calibrated_workload_passes_r1_to_r5_on_one_core(name):
+  report = cal.calibrate(name, map_runs=functools.partial(
+      jobs.run, cal.train, jobs=2, cores=jobs.allowed_cores()))
   checks = {c.name: c for c in report.checks}
   assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'R5', 'speed'}
-  for check in ('R1', 'R2', 'R3', 'R4'):
+  for check in ('R1', 'R2', 'R3', 'R4', 'R5'):
     assert checks[check].passed, cal.format_report(report)
