@@ -299,32 +299,36 @@ def fit(line: str, width: int) -> str:
 
 
 class ProgressLine:
-  """One updating status line on a terminal, fitted to its width; elsewhere
-  (or not `live`), a log line every `period_sec` (absl logging)."""
+  """Progress on a terminal, fitted to its width: one updating line if
+  `live`, else (several jobs sharing the terminal) a line every `period_sec`.
+  Elsewhere, an absl log line every `period_sec`."""
 
   def __init__(self, stream=sys.stderr, period_sec: float = 10.0,
                live: bool = True):
     self.stream, self.period_sec = stream, period_sec
-    self.tty = live and stream.isatty()
+    self.tty = stream.isatty()
+    self.live = live and self.tty
     self.last_print = -math.inf
 
   def __call__(self, line: str) -> None:
-    if self.tty:
-      self._write(line, '')
+    if self.live:
+      self._write('\r', line, '')
     elif time.time() - self.last_print >= self.period_sec:
       self.last_print = time.time()
-      logging.info(line)
+      self.done(line)
 
   def done(self, line: str) -> None:
     if self.tty:
-      self._write(line, '\n')
+      self._write('\r' if self.live else '', line, '\n')
     else:
       logging.info(line)
 
-  def _write(self, line: str, end: str) -> None:
+  def _write(self, start: str, line: str, end: str) -> None:
     # One column short of the width: a full line would wrap on some terminals.
     width = shutil.get_terminal_size().columns - 1
-    self.stream.write('\r' + fit(line, width).ljust(width) + end)
+    line = fit(line, width)
+    self.stream.write(start + (line.ljust(width) if self.live else line)
+                      + end)
     self.stream.flush()
 
 

@@ -7,6 +7,7 @@ a learning rate that meets tiny's target (accuracy 0.9) in about 16 steps.
 """
 
 import importlib.util
+import io
 import json
 import math
 import pathlib
@@ -222,6 +223,26 @@ def test_progress_fits_the_terminal_and_keeps_metric_and_budget():
   assert line.startswith('seq2seq_t')
   assert run_local.fit('short: line', 79) == 'short: line'
   assert run_local.fit('x' * 100, 20) == 'x' * 18 + '..'
+
+
+class _Terminal(io.StringIO):
+
+  def isatty(self):
+    return True
+
+
+@pytest.mark.parametrize('live', [True, False])
+def test_progress_lines_fit_an_80_column_terminal(monkeypatch, live):
+  monkeypatch.setenv('COLUMNS', '80')
+  terminal = _Terminal()
+  progress = run_local.ProgressLine(terminal, period_sec=0.0, live=live)
+  status = 'step 1150 (50%): bleu 77.1234, target 77.5; 123s of 900s'
+  progress(f'{" ".join(LONGEST)}: {status}')
+  progress.done(f'{" ".join(LONGEST)} study 0: target not met; best bleu 7')
+  lines = terminal.getvalue().replace('\r', '\n').strip('\n').split('\n')
+  assert all(len(line) <= 79 for line in lines)
+  assert lines[0].endswith(status)
+  assert lines[-1].rstrip().endswith('target not met; best bleu 7')
 
 
 def test_tables_fit_79_columns():
