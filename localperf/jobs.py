@@ -14,7 +14,9 @@ fixed order, whatever the machine's core count or load.
 Measured (2-core machine, jax 0.10.2; molgraph_gnn, nadamw, 300 steps, the
 metrics of 3 evals): plain, restricted to one core with `taskset`, and
 beside two busy processes, the pinned runs are bit-identical; unpinned, the
-plain and `taskset` runs differ from step 100.
+plain and `taskset` runs differ from step 100. On jax 0.7.0 (AlgoPerf
+v0.6's pin) a sum was the same on one core and two, but `x.T @ y` over
+65,536 rows was not; pinned, it was.
 
 The speed lost to one thread per run is won back by running independent
 runs (trials, seeds, workloads) as parallel processes, `jobs` of them, each
@@ -26,7 +28,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Mapping, Sequence
 
 from absl import flags
 from absl import logging
@@ -59,7 +61,7 @@ def pin_this_process() -> List[int]:
   """Pins this process to its first core; returns the cores it had.
 
   Call it before any JAX work (as the commands do, right after their flags),
-  and pass what it returns to `run`, whose workers take the other cores. If
+  and pass what it returns to `run`, whose workers take those cores in turn. If
   JAX's backend has started already (an interactive session, a test), the
   process stays on its threads, with a warning that runs in it are not
   reproducible.
