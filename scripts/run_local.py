@@ -1,11 +1,13 @@
 r"""Run submissions on localperf's CPU workloads and compare them.
 
 With no arguments: nadamw, nadamw_ema, nadamw_lawa, schedule_free_adamw and
-nadamw_codesign on mnist1d, one trial each at the first point of each
-submission's `tuning_search_space.json`, rng seed 0, an eval every 2% of
+nadamw_codesign on mnist1d, 5 studies (rng seeds 0-4, as AlgoPerf scores
+over 5) of one trial each at the first point of each submission's
+`tuning_search_space.json`, an eval every 2% of
 step_hint (the same steps on every run, however loaded the machine); prints
 steps and time to the validation target, the best validation metric and the
-ratio to nadamw, then scores the logs with AlgoPerf's rules (time to target
+ratio to nadamw (medians over studies, then median (min-max) and the paired
+ratios per study), then scores the logs with AlgoPerf's rules (time to target
 as submission time and as steps) and writes AlgoPerf-style logs,
 `summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
 performance profiles) under ./experiments/<experiment_name>/.
@@ -104,7 +106,8 @@ flags.DEFINE_string(
     "list search space, as that trial; 'reference': each workload's "
     '`reference_point` (the NadamW baseline point it is calibrated at).',
     flag_values=FLAGS)
-flags.DEFINE_integer('num_studies', 1, 'Studies; study k uses rng_seed + k.',
+flags.DEFINE_integer('num_studies', 5, 'Studies (5, as AlgoPerf scores); '
+                     'study k uses rng_seed + k.',
                      lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_string('experiment_dir', './experiments',
                     'Where experiment folders go.', flag_values=FLAGS)
@@ -409,6 +412,53 @@ def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
   return '\n'.join(lines)
 
 
+SPREAD_CAPTION = (
+    'Over studies, median (min-max): steps to the validation target, and '
+    f'their ratio to {REFERENCE_SUBMISSION}\'s at the same study (paired; inf: '
+    'the submission missed the target in that study, 0: only '
+    f'{REFERENCE_SUBMISSION} missed it).')
+
+
+def paired_ratios(studies: Sequence[Outcome],
+                  reference: Sequence[Outcome]) -> List[float]:
+  """steps_k / reference steps_k for each study k (matched by position)."""
+  ratios = []
+  for outcome, ref in zip(studies, reference):
+    steps, ref_steps = outcome.steps_to_target, ref.steps_to_target
+    if math.isinf(steps):
+      ratios.append(math.inf)
+    else:
+      ratios.append(0.0 if math.isinf(ref_steps) else steps / ref_steps)
+  return ratios
+
+
+def _median_range(values: Sequence[float], digits: int) -> str:
+  """'median (min-max)' of `values`."""
+  return (f'{_fmt(statistics.median(values), digits)} '
+          f'({_fmt(min(values), digits)}-{_fmt(max(values), digits)})')
+
+
+def spread_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
+  """Steps to target and paired ratios to nadamw, median (min-max) over
+  studies, per (workload, submission); '' when no row has two studies."""
+  if all(len(studies) < 2 for studies in outcomes.values()):
+    return ''
+  workload_width = max(len('workload'), *(len(w) for w, _ in outcomes))
+  name_width = max(len('submission'), *(len(s) for _, s in outcomes))
+  header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
+            f'{"steps":<19} {"step/ref, paired":<16}')
+  lines = textwrap.wrap(SPREAD_CAPTION, 79) + [header, '-' * len(header)]
+  for (workload, submission), studies in outcomes.items():
+    reference = outcomes.get((workload, REFERENCE_SUBMISSION), [])
+    ratios = (paired_ratios(studies, reference)
+              if len(reference) == len(studies) else [])
+    lines.append(
+        f'{workload:<{workload_width}} {submission:<{name_width}} '
+        f'{_median_range([o.steps_to_target for o in studies], 0):<19} '
+        f'{_median_range(ratios, 2) if ratios else "-"}')
+  return '\n'.join(lines)
+
+
 def _fmt(value: float, digits: int) -> str:
   if math.isnan(value):
     return '-'
@@ -543,6 +593,9 @@ def summarize(root: str, first: Sequence[str] = ()) -> str:
   experiment = {n: experiment[n] for n in names + others}
   outcomes = experiment_outcomes(experiment)
   table = summary_table(outcomes)
+  spread = spread_table(outcomes)
+  if spread:
+    table += '\n\n' + spread
   with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
     f.write(table + '\n')
   plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))

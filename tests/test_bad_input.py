@@ -202,7 +202,7 @@ def test_nan_loss_stops_the_trial_and_keeps_its_logs(tmp_path, capsys):
       f'--submission_path={NADAMW}', f'--tuning_search_space={space}',
       '--workload=mnist1d', '--eval_every_n_steps=5',
       '--max_global_steps=200', f'--experiment_dir={tmp_path}',
-      '--experiment_name=nan', '--jobs=1'])
+      '--experiment_name=nan', '--num_studies=1', '--jobs=1'])
   assert code == 0
   err = capsys.readouterr().err
   assert 'Stopping the trial: ' in err

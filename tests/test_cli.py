@@ -23,7 +23,7 @@ def test_flagfile_and_negated_booleans(tmp_path):
 def test_a_second_parse_starts_from_the_defaults():
   run_local.parse_flags(['--num_studies=3', '--overwrite'])
   args = run_local.parse_flags([])
-  assert (args.num_studies, args.overwrite) == (1, False)
+  assert (args.num_studies, args.overwrite) == (5, False)
 
 
 def test_space_separated_values_and_absl_logging_flags():

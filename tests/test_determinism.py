@@ -48,7 +48,8 @@ def _start(tmp_path, name, workload, core=None) -> subprocess.Popen:
   command = [sys.executable, '-m', 'scripts.run_local',
              f'--workload={workload}', '--submissions=nadamw',
              f'--max_global_steps={STEPS}', f'--eval_every_n_steps={EVERY}',
-             '--nosave_checkpoints', f'--experiment_dir={tmp_path}',
+             '--nosave_checkpoints', '--num_studies=1',
+             f'--experiment_dir={tmp_path}',
              f'--experiment_name={name}']
   if core is not None:
     command = ['taskset', '--cpu-list', str(core)] + command

@@ -48,7 +48,7 @@ def _flags(tmp_path, name, base, *extra):
           f'--tuning_search_space={_space(tmp_path, base)}',
           f'--eval_every_n_steps={EVERY}', f'--max_global_steps={STEPS}',
           f'--experiment_dir={tmp_path}', f'--experiment_name={name}',
-          '--rng_seed=0', '--jobs=1', *extra]
+          '--rng_seed=0', '--num_studies=1', '--jobs=1', *extra]
 
 
 def _trial(tmp_path, name):

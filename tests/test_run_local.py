@@ -47,7 +47,7 @@ def _run(tmp_path, name, *flags, submission=SGD):
   return run_local.main([
       '--workload=tiny', f'--submission_path={submission}',
       f'--tuning_search_space={space}', f'--experiment_dir={tmp_path}',
-      f'--experiment_name={name}', '--jobs=1', *flags])
+      f'--experiment_name={name}', '--num_studies=1', '--jobs=1', *flags])
 
 
 def _summary_rows(root):
@@ -253,6 +253,31 @@ def test_tables_fit_79_columns():
   table = run_local.summary_table(outcomes)
   assert max(map(len, table.splitlines())) <= 79
   assert '1589' in table and '0.9765' in table
+
+
+def _outcomes(steps):
+  return [run_local.Outcome(s, float(s), 0.5, []) for s in steps]
+
+
+def test_spread_table_pairs_studies_by_seed():
+  outcomes = {('ctr_dlrm', 'nadamw'): _outcomes([100, 200, math.inf]),
+              ('ctr_dlrm', 'nadamw_ema'): _outcomes([90, 220, 150]),
+              ('ctr_dlrm', 'nadamw_lawa'): _outcomes([80, math.inf, 70])}
+  rows = run_local.spread_table(outcomes).splitlines()[-3:]
+  assert rows[0].split()[2:] == ['200', '(100-inf)', '1.00', '(1.00-inf)']
+  # 90/100, 220/200, 150/inf: median 0.90, min 0, max 1.10.
+  assert rows[1].split()[2:] == ['150', '(90-220)', '0.90', '(0.00-1.10)']
+  assert rows[2].split()[2:] == ['80', '(70-inf)', '0.80', '(0.00-inf)']
+
+
+def test_spread_table_is_empty_for_one_study_and_fits_79_columns():
+  names = [*run_local.DEFAULT_SUBMISSIONS]
+  one = {(w, n): _outcomes([1589]) for w in registry.PAPER_SEVEN
+         for n in names}
+  assert run_local.spread_table(one) == ''
+  five = {(w, n): _outcomes([12000, 11000, 13000, math.inf, 10000])
+          for w in registry.PAPER_SEVEN for n in names}
+  assert max(map(len, run_local.spread_table(five).splitlines())) <= 79
 
 
 def test_score_table_fits_79_columns(tmp_path):
