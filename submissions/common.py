@@ -62,9 +62,9 @@ BATCH_SIZES = {
     'mnist1d': 128,
     'ctr_dlrm': 256,
     'kspace_unet': 8,
-    'shapes_vit': 32,
+    'shapes_vit': 64,
     'ctc_conformer': 32,
-    'ctc_lstm': 16,
+    'ctc_lstm': 32,
     'molgraph_gnn': 32,
     'seq2seq_transformer': 32,
 }
