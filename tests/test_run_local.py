@@ -217,7 +217,7 @@ def test_progress_fits_the_terminal_and_keeps_metric_and_budget():
            'accumulated_submission_time': 123.4}
   status = runner.progress_line(workload, 1150, state,
                                 {'validation/bleu': 77.1234}, 900.0)
-  assert status == 'step 1150 (50%): bleu 77.1234, target 77.5; 123s of 900s'
+  assert status == 'step 1150 (50%): bleu 77.1234, target 77.0; 123s of 900s'
   line = run_local.fit(f'{" ".join(LONGEST)} trial 3 (3/5): {status}', 79)
   assert len(line) == 79 and line.endswith(': ' + status)
   assert line.startswith('seq2seq_t')

@@ -217,7 +217,13 @@ class CtcWorkload(base.LocalWorkload):
   input_shape = (MAX_FRAMES, NUM_FEATURES)  # Frames; paddings beside them.
 
   def _generate_splits(self) -> base.Splits:
-    return generate_splits()
+    """The shared utterances, each split cut to this workload's
+    `num_<split>_examples` (its first ones)."""
+    counts = {'train': self.num_train_examples,
+              'validation': self.num_validation_examples,
+              'test': self.num_test_examples}
+    return {name: jax.tree.map(lambda x, n=counts[name]: x[:n], arrays)
+            for name, arrays in generate_splits().items()}
 
   def _init_inputs(self) -> Tuple[jax.Array, jax.Array]:
     return (jnp.zeros((1,) + self.input_shape, jnp.float32),
