@@ -251,8 +251,10 @@ def check_speed(cpu_seconds: float, eval_every: int, step_hint: int,
   """CPU time within 90 s, wall time reported beside it.
 
   The commands run each calibration run on one core with one XLA thread
-  (`localperf.jobs`), so its CPU time is what it takes on an idle core,
-  whatever the machine's load; its wall time is not.
+  (`localperf.jobs`), so its CPU time counts no waiting for a core, unlike
+  its wall time; it still grows with the load on shared caches (the same
+  run took up to about 1.5x the CPU time on 2 cores running 3-4 processes
+  as on 2 running 2).
   """
   ok = (cpu_seconds <= MAX_RUN_SECONDS
         and eval_every <= MAX_EVAL_EVERY_FRACTION * step_hint)
