@@ -6,8 +6,8 @@ over 5) of one trial each at the first point of each submission's
 `tuning_search_space.json`, an eval every 2% of
 step_hint (the same steps on every run, however loaded the machine); prints
 steps and time to the validation target, the best validation metric and the
-ratio to nadamw (medians over studies, then median (min-max) and the paired
-ratios per study), then scores the logs with AlgoPerf's rules (time to target
+ratio to nadamw (medians over studies; then the steps and their ratio to
+nadamw's at the same seed, median (min-max) over studies), then scores the logs with AlgoPerf's rules (time to target
 as submission time and as steps) and writes AlgoPerf-style logs,
 `summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
 performance profiles) under ./experiments/<experiment_name>/.
@@ -57,7 +57,7 @@ import sys
 import textwrap
 import time
 import types
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import flags
 from absl import logging
@@ -387,11 +387,17 @@ SUMMARY_CAPTION = (
     f'ratios to {REFERENCE_SUBMISSION}\'s.')
 
 
+def _name_widths(outcomes: Dict[tuple, List[Outcome]]) -> Tuple[int, int]:
+  """Widths of the workload and submission columns of a table of
+  `outcomes`."""
+  return (max(len('workload'), *(len(w) for w, _ in outcomes)),
+          max(len('submission'), *(len(s) for _, s in outcomes)))
+
+
 def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
   """Median over studies per (workload, submission), ratios to nadamw; in
   79 columns when names are at most 19 characters long."""
-  workload_width = max(len('workload'), *(len(w) for w, _ in outcomes))
-  name_width = max(len('submission'), *(len(s) for _, s in outcomes))
+  workload_width, name_width = _name_widths(outcomes)
   header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
             f'{"steps":>5} {"time_s":>6} {"best_val":>8} {"step/ref":>8} '
             f'{"time/ref":>8}')
@@ -443,8 +449,7 @@ def spread_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
   studies, per (workload, submission); '' when no row has two studies."""
   if all(len(studies) < 2 for studies in outcomes.values()):
     return ''
-  workload_width = max(len('workload'), *(len(w) for w, _ in outcomes))
-  name_width = max(len('submission'), *(len(s) for _, s in outcomes))
+  workload_width, name_width = _name_widths(outcomes)
   header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
             f'{"steps":<19} {"step/ref, paired":<16}')
   lines = textwrap.wrap(SPREAD_CAPTION, 79) + [header, '-' * len(header)]

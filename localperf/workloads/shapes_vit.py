@@ -40,7 +40,8 @@ and 70% (0.7037 / 0.7005 vs 0.6760). R3: 24 steps = 3.27 momentum memories
 (107.9 s wall beside two other runs on 2 cores). At batch 32 (until
 2026-12-03) the seeds ended at 0.51 to 0.57, further apart than the curve
 rose over its last fifth (0.02), so no target was met by every seed; at
-batch 64 they end at 0.757 to 0.781. Reproduce (exit status 0 when every check passes):
+batch 64 they end at 0.757 to 0.781.
+Reproduce (exit status 0 when every check passes):
 
   python -m scripts.calibrate --workload=shapes_vit
 """
