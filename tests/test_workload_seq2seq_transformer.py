@@ -39,6 +39,7 @@ class _SmallEval(s2s.Seq2seqTransformerWorkload):
   """The same data and model, evaluated on 40 examples in batches of 16."""
   num_validation_examples = 40
   num_test_examples = 40
+  num_eval_train_examples = 40
   eval_batch_size = 16
 
   def _generate_splits(self):
