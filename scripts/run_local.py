@@ -422,15 +422,19 @@ SPREAD_CAPTION = (
     'Over studies, median (min-max): steps to the validation target, and '
     f'their ratio to {REFERENCE_SUBMISSION}\'s at the same study (paired; inf: '
     'the submission missed the target in that study, 0: only '
-    f'{REFERENCE_SUBMISSION} missed it).')
+    f'{REFERENCE_SUBMISSION} missed it; a study both missed is left out).')
 
 
 def paired_ratios(studies: Sequence[Outcome],
                   reference: Sequence[Outcome]) -> List[float]:
-  """steps_k / reference steps_k for each study k (matched by position)."""
+  """steps_k / reference steps_k for each study k (matched by position)
+  where either met the target: inf where only the submission missed it, 0
+  where only the reference did."""
   ratios = []
   for outcome, ref in zip(studies, reference):
     steps, ref_steps = outcome.steps_to_target, ref.steps_to_target
+    if math.isinf(steps) and math.isinf(ref_steps):
+      continue
     if math.isinf(steps):
       ratios.append(math.inf)
     else:
