@@ -66,12 +66,14 @@ wall, 69.2 s of CPU. Reproduce:
 
   python -m scripts.calibrate --workload=molgraph_gnn
 
-R4 as `scripts/calibrate` checks it, over seeds 0-4 on 2 cores (the
-trajectories depend on the cores XLA sees; see the README): the cosine runs
-first meet the target 0.761 at 0.56, 0.60, 0.56, never, 0.94 of `step_hint`,
-median 0.60 (paper's ogbg 0.56). The seeds end further apart than the last
-tenth of training moves them, so a late target is met early by some seeds
-and never by others.
+The figures above are from 2 XLA threads, before every run was pinned to one
+core. On one core, each run in a process of its own (2026-12-03, jax 0.10.2),
+`scripts/calibrate` fails R2, R4, R5 and speed: the cosine runs of seeds 0-4
+first meet 0.761 at 0.68, 0.36, 0.64, never, 0.70 of `step_hint`, median 0.68
+(paper's ogbg 0.56), and the cosine run took 100.7 s of CPU. The seeds' levels
+differ through the whole run by more than the curve rises between 0.4 and 0.8
+of `step_hint`; what was tried to close that gap, and failed, is in the
+README ("Calibration on one core").
 """
 
 import bisect
