@@ -76,9 +76,10 @@ over the 90 s allowed, more than half of it greedy decoding. The train split
 is evaluated on 300 sentences since (its metrics decide nothing; AlgoPerf's
 wmt evaluates as many as its other splits): an eval then costs 1.10 s of CPU
 instead of 1.74 s, a step 25 ms, both beside two other training processes on
-2 cores (2026-12-04), where the whole run took 117.0 s of CPU. On 300 validation sentences (until 2026-12-03) the
-seeds ended at 77.2 to 78.8 BLEU, further apart than the curve rose over its
-last fifth, and no target was met by every seed. Reproduce:
+2 cores (2026-12-04), where the whole run took 117.0 s of CPU. On 300
+validation sentences (until 2026-12-03) the seeds ended at 77.2 to 78.8 BLEU,
+further apart than the curve rose over its last fifth, and no target was met
+by every seed. Reproduce:
 
   python -m scripts.calibrate --workload=seq2seq_transformer
 """
