@@ -7,8 +7,9 @@ over 5) of one trial each at the first point of each submission's
 step_hint (the same steps on every run, however loaded the machine); prints
 steps and time to the validation target, the best validation metric and the
 ratio to nadamw (medians over studies; then the steps and their ratio to
-nadamw's at the same seed, median (min-max) over studies), then scores the logs with AlgoPerf's rules (time to target
-as submission time and as steps) and writes AlgoPerf-style logs,
+nadamw's at the same seed, median (min-max) over studies), then scores the
+logs with AlgoPerf's rules (time to target as submission time and as steps)
+and writes AlgoPerf-style logs,
 `summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
 performance profiles) under ./experiments/<experiment_name>/.
 
