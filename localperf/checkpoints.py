@@ -72,7 +72,7 @@ def maybe_restore_checkpoint(fresh: TrainingSnapshot,
   with open(paths[-1], 'rb') as f:
     saved = serialization.msgpack_restore(f.read())
   opt_state, opt_static = fresh.optimizer_state
-  restore = lambda target, value: _place_like(
+  restore = lambda target, value: place_like(
       target, serialization.from_state_dict(target, value))
   return TrainingSnapshot(
       optimizer_state=(restore(opt_state, saved['optimizer_state']),
@@ -86,7 +86,7 @@ def maybe_restore_checkpoint(fresh: TrainingSnapshot,
       preemption_count=int(saved['preemption_count']) + 1)
 
 
-def _place_like(target: Any, restored: Any) -> Any:
+def place_like(target: Any, restored: Any) -> Any:
   """Puts restored numpy leaves where the fresh ones live (their sharding)."""
   def place(fresh_leaf, value):
     if isinstance(fresh_leaf, jax.Array):

@@ -4,10 +4,11 @@
       [--submissions=nadamw,nadamw_ema,nadamw_lawa] [--workloads=paper_seven]
       [--tuning_ruleset=external|self] [--num_studies=3]
       [--num_tuning_trials=5] [--rng_seed=1] [--max_global_steps=N]
-      [--overwrite] [--paper_settings] [--algoperf_dir=DIR] [--dry_run]
+      [--overwrite | --resume_last_run] [--paper_settings]
+      [--tuning_search_space=FILE] [--algoperf_dir=DIR] [--dry_run]
 
 Runs `submission_runner.py` (framework jax) once per study, workload and
-submission, one after another, with this checkout as the working directory
+submission, one after another, through `scripts.algoperf_runner`, with this checkout as the working directory
 (AlgoPerf imports `submissions/x/submission.py` as `submissions.x.submission`,
 so this package must be installed: `pip install -e .`). Logs land in
 `EXP/<submission>/study_<i>/<workload>_jax/trial_<k>/`, the layout
@@ -28,11 +29,11 @@ runner's own pitfalls (AlgoPerf v0.6):
 - orbax-checkpoint 0.11.40 and 0.12.x cannot save a multi-device checkpoint
   with jax 0.7.x (0.11.20 can): refused before launch on more than one
   device.
-- AlgoPerf's resume crashes for every JAX submission at v0.6 head (its
-  checkpoint_utils restores `eval_results` as None, and `replicate` adds a
-  device axis the restored params lack), whichever submission runs, and no
-  submission-side code runs before it: `--resume_last_run` is refused and a
-  run stopped half-way is rerun with `--overwrite`.
+- AlgoPerf v0.6's own `--resume_last_run` crashes for every JAX submission
+  (see `scripts/algoperf_runner.py`): every run goes through that module,
+  which corrects its resume on the AlgoPerf versions it knows, so
+  `--resume_last_run` resumes each run from its last checkpoint, bit for bit;
+  on other versions it is refused before the first launch, with the reason.
 --paper_settings uses the per-workload settings of the paper
 (workloads_config/paper_runs/): research only, they break the external-tuning
 rules.
@@ -127,8 +128,13 @@ flags.DEFINE_boolean(
     flag_values=FLAGS)
 flags.DEFINE_boolean(
     'resume_last_run', False,
-    "AlgoPerf's flag, refused: its resume crashes for every JAX submission at "
-    'v0.6 (see the module docstring).', flag_values=FLAGS)
+    'Resume every run from its last checkpoint (AlgoPerf v0.6 corrected by '
+    'scripts.algoperf_runner; refused on versions it does not know).',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'tuning_search_space', None,
+    'Search space (AlgoPerf JSON) for the one submission given, instead of '
+    'workloads_config/external_tuning/<submission>.json.', flag_values=FLAGS)
 flags.DEFINE_boolean(
     'paper_settings', False,
     "Research mode: each workload's settings from the paper "
@@ -138,23 +144,14 @@ flags.DEFINE_boolean(
     'dry_run', False, 'Print one shell command per run; launch nothing.',
     flag_values=FLAGS)
 
-RESUME_REFUSED = (
-    "--resume_last_run: AlgoPerf v0.6's resume crashes for every JAX "
-    'submission (its own baseline included) in checkpoint_utils.py: the '
-    "restored eval_results is None, and jax_utils.replicate adds a device "
-    'axis the restored params lack. No submission code runs before the '
-    'crash, so there is no workaround short of changing AlgoPerf; rerun with '
-    '--overwrite (localperf\'s runner, python -m scripts.run_local, resumes '
-    'exactly).')
-
-
 def parse_flags(argv: Optional[Sequence[str]] = None) -> types.SimpleNamespace:
   """The flags' values; exits with status 2 naming a bad one."""
   cli.parse(FLAGS, argv, __doc__)
   if FLAGS.experiment_dir is None:
     cli.usage_error('--experiment_dir is required.')
-  if FLAGS.resume_last_run:
-    cli.usage_error(RESUME_REFUSED)
+  if FLAGS.resume_last_run and FLAGS.overwrite:
+    cli.usage_error('--resume_last_run and --overwrite exclude each other: '
+                    'resume the logs, or delete them and start again.')
   return types.SimpleNamespace(**FLAGS.flag_values_dict())
 
 
@@ -194,6 +191,16 @@ def check_options(args: types.SimpleNamespace,
     if args.paper_settings:
       raise ValueError('--paper_settings needs --tuning_ruleset external '
                        '(the paper settings are search spaces).')
+  if args.tuning_search_space is not None:
+    if args.tuning_ruleset == 'self' or args.paper_settings:
+      raise ValueError('--tuning_search_space applies to --tuning_ruleset '
+                       'external without --paper_settings only.')
+    if len(submissions) != 1:
+      raise ValueError('--tuning_search_space needs exactly one submission, '
+                       f'got {", ".join(submissions)}.')
+    if not os.path.isfile(args.tuning_search_space):
+      raise ValueError('--tuning_search_space: no such file: '
+                       f'{args.tuning_search_space}.')
   if args.paper_settings:
     others = [s for s in submissions if s not in PAPER_SUBMISSIONS]
     if others:
@@ -268,6 +275,17 @@ def check_package_installed(python: str) -> None:
         f'AlgoPerf imports submissions.* by module name, but {python} '
         f'imports submissions from {origin}; install this checkout: '
         f'pip install -e {REPO_DIR}')
+
+
+def check_resume(python: str, runner: str) -> None:
+  """ValueError, with the reason, unless algoperf_runner corrects `runner`."""
+  done = subprocess.run(
+      [python, '-m', 'scripts.algoperf_runner', '--check', runner],
+      cwd=os.path.sep, capture_output=True, text=True, check=False)
+  if done.returncode:
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    raise ValueError(lines[-1] if lines else
+                     f'--resume_last_run: the check of {runner} failed.')
 
 
 def _python_output(python: str, code: str) -> str:
@@ -347,13 +365,14 @@ def runner_argv(args: types.SimpleNamespace, *, python: str, runner: str,
                 submission: str, workload: str, study: int,
                 facts: Dict[str, Any]) -> List[str]:
   """One `submission_runner.py` command line, run from the repository."""
-  argv = [python, runner,
+  argv = [python, '-m', 'scripts.algoperf_runner', runner,
           f'--framework={FRAMEWORK}',
           f'--workload={workload}',
           f'--submission_path=submissions/{submission}/submission.py',
           f'--tuning_ruleset={args.tuning_ruleset}']
   if args.tuning_ruleset == 'external':
-    space = search_space_file(submission, workload, args.paper_settings)
+    space = (args.tuning_search_space or
+             search_space_file(submission, workload, args.paper_settings))
     argv.append(f'--tuning_search_space={space}')
     argv.append(f'--num_tuning_trials={num_tuning_trials(args, space)}')
   for flag, path in data_paths(facts, args.data_dir).items():
@@ -363,6 +382,8 @@ def runner_argv(args: types.SimpleNamespace, *, python: str, runner: str,
            f'--rng_seed={args.rng_seed + study}']
   if args.overwrite:
     argv.append('--overwrite')
+  if args.resume_last_run:
+    argv.append('--resume_last_run')
   if args.max_global_steps is not None:
     argv.append(f'--max_global_steps={args.max_global_steps}')
   return argv
@@ -414,9 +435,12 @@ def prepare(args: types.SimpleNamespace) -> List[List[str]]:
   workloads = resolve_names('workloads', args.workloads,
                             sorted(facts['workloads']),
                             {'paper_seven': facts['paper_seven']})
+  if args.tuning_search_space is not None:
+    args.tuning_search_space = _absolute(args.tuning_search_space)
   check_options(args, submissions)
   missing = missing_search_spaces(submissions, workloads, args.paper_settings)
-  if args.tuning_ruleset == 'external' and missing:
+  if (args.tuning_ruleset == 'external' and missing
+      and args.tuning_search_space is None):
     raise ValueError(f'missing search spaces: {", ".join(missing)}.')
   args.data_dir = _absolute(args.data_dir)
   args.experiment_dir = _absolute(args.experiment_dir)
@@ -434,6 +458,8 @@ def prepare(args: types.SimpleNamespace) -> List[List[str]]:
     runner = find_runner(args.algoperf_dir, python)
     check_package_installed(python)
     check_orbax(python)
+    if args.resume_last_run:
+      check_resume(python, runner)
   except ValueError as e:
     if not args.dry_run:
       raise
@@ -445,14 +471,13 @@ def prepare(args: types.SimpleNamespace) -> List[List[str]]:
     _warn(warning)
   argvs = all_argvs(args, submissions, workloads, facts['workloads'],
                     python=python, runner=runner)
-  if not (args.dry_run or args.overwrite):
+  if not (args.dry_run or args.overwrite or args.resume_last_run):
     existing = sorted({log_dir(args, s, i, w) for s in submissions
                        for i in range(args.num_studies) for w in workloads
                        if os.path.exists(log_dir(args, s, i, w))})
     if existing:
       raise ValueError(f'logs exist: {", ".join(existing)}; pass --overwrite '
-                       "(AlgoPerf's runner would try to resume them, which "
-                       'crashes at v0.6).')
+                       'to start again, or --resume_last_run to go on.')
   return argvs
 
 

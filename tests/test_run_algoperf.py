@@ -47,7 +47,8 @@ def test_external_tuning_commands():
        '2', '--rng_seed', '7', '--overwrite', '--max_global_steps', '100'],
       workloads=('ogbg', 'librispeech_conformer'))
   assert lines == [
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=ogbg '
       '--submission_path=submissions/nadamw_ema/submission.py '
       '--tuning_ruleset=external '
@@ -55,7 +56,8 @@ def test_external_tuning_commands():
       '--num_tuning_trials=5 --data_dir=/data/ogbg '
       '--experiment_dir=/exp/nadamw_ema --experiment_name=study_0 '
       '--rng_seed=7 --overwrite --max_global_steps=100',
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=librispeech_conformer '
       '--submission_path=submissions/nadamw_ema/submission.py '
       '--tuning_ruleset=external '
@@ -64,7 +66,8 @@ def test_external_tuning_commands():
       '--librispeech_tokenizer_vocab_path=/data/librispeech/spm_model.vocab '
       '--experiment_dir=/exp/nadamw_ema --experiment_name=study_0 '
       '--rng_seed=7 --overwrite --max_global_steps=100',
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=ogbg '
       '--submission_path=submissions/nadamw_ema/submission.py '
       '--tuning_ruleset=external '
@@ -72,7 +75,8 @@ def test_external_tuning_commands():
       '--num_tuning_trials=5 --data_dir=/data/ogbg '
       '--experiment_dir=/exp/nadamw_ema --experiment_name=study_1 '
       '--rng_seed=8 --overwrite --max_global_steps=100',
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=librispeech_conformer '
       '--submission_path=submissions/nadamw_ema/submission.py '
       '--tuning_ruleset=external '
@@ -90,13 +94,15 @@ def test_self_tuning_commands():
        '1', '--tuning_ruleset', 'self', '--seed=3'],
       workloads=('imagenet_vit',), submissions=('nadamw', 'nadamw_lawa'))
   assert lines == [
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=imagenet_vit '
       '--submission_path=submissions/nadamw/submission.py '
       "--tuning_ruleset=self '--data_dir=/my data/imagenet/jax' "
       "'--imagenet_v2_data_dir=/my data/imagenet/jax' "
       '--experiment_dir=/exp/nadamw --experiment_name=study_0 --rng_seed=3',
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=imagenet_vit '
       '--submission_path=submissions/nadamw_lawa/submission.py '
       "--tuning_ruleset=self '--data_dir=/my data/imagenet/jax' "
@@ -111,14 +117,16 @@ def test_paper_settings_commands_run_every_point_of_the_workloads_file():
                   '--num_studies', '1', '--paper_settings'],
                  workloads=('wmt',), submissions=('nadamw', 'nadamw_lawa'))
   assert lines == [
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=wmt '
       '--submission_path=submissions/nadamw/submission.py '
       '--tuning_ruleset=external '
       '--tuning_search_space=workloads_config/paper_runs/nadamw/wmt.json '
       '--num_tuning_trials=1 --data_dir=/data/wmt '
       '--experiment_dir=/exp/nadamw --experiment_name=study_0 --rng_seed=1',
-      'cd /src/wa && python3 /opt/algoperf/submission_runner.py '
+      'cd /src/wa && python3 -m scripts.algoperf_runner '
+      '/opt/algoperf/submission_runner.py '
       '--framework=jax --workload=wmt '
       '--submission_path=submissions/nadamw_lawa/submission.py '
       '--tuning_ruleset=external '
@@ -138,7 +146,8 @@ def test_dry_run_prints_every_paper_run_without_algoperf_or_data(capsys,
   lines = out.splitlines()
   assert len(lines) == 2 * 7 * 3  # Studies x paper workloads x submissions.
   assert lines[0] == (
-      f'cd {REPO} && {sys.executable} /nowhere/submission_runner.py '
+      f'cd {REPO} && {sys.executable} -m scripts.algoperf_runner '
+      '/nowhere/submission_runner.py '
       '--framework=jax --workload=criteo1tb '
       '--submission_path=submissions/nadamw/submission.py '
       '--tuning_ruleset=external '
@@ -159,7 +168,8 @@ def test_dry_run_without_algoperf_leaves_a_placeholder(capsys, caplog):
   run_algoperf.main(['--dry_run', '--experiment_dir', '/exp', '--workloads',
                      'ogbg', '--submissions', 'nadamw'])
   out = capsys.readouterr().out
-  assert f'{sys.executable} ${{ALGOPERF_DIR}}/submission_runner.py ' in out
+  assert (f'{sys.executable} -m scripts.algoperf_runner '
+          '${ALGOPERF_DIR}/submission_runner.py ') in out
   assert 'AlgoPerf is not importable' in caplog.text
 
 
@@ -225,9 +235,16 @@ def test_unknown_submission_lists_the_valid_ones(capsys):
      'workloads_config/paper_runs/nadamw/imagenet_resnet.json'),
     (['--tuning_ruleset', 'both'],
      'flag --tuning_ruleset=both: value should be one of <external|self>'),
-    (['--resume_last_run'],
-     "--resume_last_run: AlgoPerf v0.6's resume crashes for every JAX "
-     'submission'),
+    (['--resume_last_run', '--overwrite'],
+     '--resume_last_run and --overwrite exclude each other'),
+    (['--tuning_search_space', '/no/such.json', '--submissions', 'nadamw'],
+     '--tuning_search_space: no such file: /no/such.json.'),
+    (['--tuning_search_space', 'setup.cfg'],
+     '--tuning_search_space needs exactly one submission, got nadamw, '
+     'nadamw_ema, nadamw_lawa.'),
+    (['--tuning_search_space', 'setup.cfg', '--submissions', 'nadamw',
+      '--tuning_ruleset', 'self'],
+     '--tuning_search_space applies to --tuning_ruleset external'),
 ])
 def test_bad_options(flags, expected, capsys):
   assert expected in _error(['--dry_run', '--experiment_dir', '/exp', *flags],
@@ -278,7 +295,7 @@ def test_existing_logs_need_overwrite(tmp_path, monkeypatch, capsys):
                     'nadamw'], capsys)
   assert message == (
       f'logs exist: {tmp_path}/exp/nadamw/study_0/ogbg_jax; pass --overwrite '
-      "(AlgoPerf's runner would try to resume them, which crashes at v0.6).")
+      'to start again, or --resume_last_run to go on.')
 
 
 # ----------------------------------------------------------------------------
