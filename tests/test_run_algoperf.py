@@ -336,3 +336,37 @@ def test_xla_flags_asking_for_host_devices_are_warned_about():
   assert run_algoperf.xla_flags_warning({'XLA_FLAGS': '--xla_dump_to=/t'}) is (
       None)
   assert run_algoperf.xla_flags_warning({}) is None
+
+
+def test_resume_goes_through_the_correcting_runner(tmp_path, monkeypatch):
+  (tmp_path / 'ogbg').mkdir()
+  os.makedirs(tmp_path / 'exp' / 'nadamw' / 'study_0' / 'ogbg_jax')
+  checked = []
+  monkeypatch.setattr(run_algoperf, 'find_runner', lambda *_: RUNNER)
+  monkeypatch.setattr(run_algoperf, 'check_package_installed', lambda _: None)
+  monkeypatch.setattr(run_algoperf, 'check_resume',
+                      lambda python, runner: checked.append(runner))
+  args = run_algoperf.parse_flags(
+      ['--experiment_dir', str(tmp_path / 'exp'), '--data_dir',
+       str(tmp_path), '--workloads', 'ogbg', '--submissions', 'nadamw',
+       '--num_studies', '1', '--resume_last_run'])
+  [argv] = run_algoperf.prepare(args)  # Existing logs are what it resumes.
+  assert checked == [RUNNER]
+  assert argv[1:4] == ['-m', 'scripts.algoperf_runner', RUNNER]
+  assert argv[-1] == '--resume_last_run'
+
+
+def test_resume_on_an_unknown_algoperf_is_refused_before_launch(
+    tmp_path, monkeypatch, capsys):
+  (tmp_path / 'ogbg').mkdir()
+  runner = tmp_path / 'submission_runner.py'
+  runner.write_text('def train_once():\n  pass\n')
+  monkeypatch.setattr(run_algoperf, 'find_runner', lambda *_: str(runner))
+  monkeypatch.setattr(run_algoperf, 'check_package_installed', lambda _: None)
+  message = _error(['--experiment_dir', str(tmp_path / 'exp'), '--data_dir',
+                    str(tmp_path), '--workloads', 'ogbg', '--resume_last_run'],
+                   capsys)
+  assert message.startswith(
+      f'--resume_last_run: AlgoPerf at {runner} is not a version whose '
+      'resume faults are known here')
+  assert message.endswith('rerun with --overwrite.')
