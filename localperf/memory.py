@@ -53,6 +53,13 @@ class WorkloadBytes(NamedTuple):
   def device_total(self) -> int:
     return self.params + self.gradients + self.optimizer + self.in_flight
 
+  @property
+  def checkpoint(self) -> int:
+    """One AlgoPerf checkpoint: the runner's params (raw or averaged), and
+    the optimizer state's first element (raw params, optimizer state, host
+    queue)."""
+    return 2 * self.params + self.optimizer + self.host
+
 
 def load_param_counts(path: pathlib.Path = SHAPES_FILE) -> Dict[str, int]:
   """{workload: parameter count} of AlgoPerf v0.6's base workloads.

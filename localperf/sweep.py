@@ -65,7 +65,8 @@ def paper_ema(schedule: optax.Schedule, hparams: Dict[str, float],
               step_hint: int) -> optax.GradientTransformation:
   """The paper's EMA: decay 0.9 over a window of 1% of step_hint."""
   del schedule, hparams
-  return optim.ema_params(EMA_DECAY, calibration.ema_every_k(step_hint))
+  return optim.ema_params(
+      EMA_DECAY, max(1, round(0.01 * step_hint * (1.0 - EMA_DECAY))))
 
 
 def lr_following_ema(max_window_fraction: float):

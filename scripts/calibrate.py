@@ -1,14 +1,14 @@
-r"""Check that workloads sit in the real workloads' regime (R1-R5, speed).
+r"""Check that workloads sit in the real workloads' regime (R1-R6, speed).
 
-For each workload: one NadamW run at the workload's `reference_point` (a
-point of submissions/nadamw/tuning_search_space.json, cosine schedule) of
-step_hint steps with EMA (decay 0.9) and LAWA (L = 20) over 1% of step_hint
-chained beside it, and one with warmup then a constant learning rate, at the
-first of `--rng_seeds`; the validation metric of the raw, EMA and LAWA
-weights every `--eval_every_fraction` of step_hint; and a raw cosine run at
-each further seed, for the median first-met step of R1 and R4. Prints
-R1-R5 and the speed check with their figures and PASS/FAIL (see
-localperf/calibration.py), writes <output_dir>/<workload>.png, and exits
+For each workload: a NadamW run at the workload's `reference_point` (a point
+of submissions/nadamw/tuning_search_space.json, cosine schedule) of
+step_hint steps at each of `--rng_seeds`, with EMA (decay 0.9) and LAWA
+(L = 20) chained beside it, a snapshot every 64 of the counterpart's steps
+scaled to the analogue's step_hint; and one with warmup then a constant
+learning rate at the first seed. The validation metric of the raw, EMA and
+LAWA weights every `--eval_every_fraction` of step_hint gives R1-R6 and the
+speed check, printed with their figures and PASS/FAIL (see
+localperf/calibration.py); writes <output_dir>/<workload>.png, and exits
 with status 1 if any check fails.
 
   python -m scripts.calibrate --workload=ctr_dlrm

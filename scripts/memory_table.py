@@ -7,7 +7,9 @@ what each device holds, all replicated as AlgoPerf's JAX workloads lay them
 out: params, gradients, NadamW's state (m and v), the averaging state (the
 submission's optimizer state beyond NadamW's, plus a snapshot on its way to
 host memory), their total against the device memory (flagged when over: a
-lower bound, activations excluded), and what stays in host memory. The
+lower bound, activations excluded), what stays in host memory, and the
+size of one checkpoint AlgoPerf's runner saves (`ckpt`: the runner's
+params and the optimizer state's first element, host queue included). The
 states are measured, in param copies, from each submission's own
 `init_optimizer_state` on a probe model (`localperf.memory`).
 
@@ -76,7 +78,7 @@ def format_table(counts: Dict[str, int],
   gib = lambda b: f'{b / 2**30:.2f}'
   head = (f'{"workload":<24}{"submission":<28}{"params":>8}{"grads":>8}'
           f'{"NadamW":>8}{"averaging":>11}{"total":>8}  {"fits":<6}'
-          f'{"host":>8}')
+          f'{"host":>8}{"ckpt":>8}')
   lines = [head, '-' * len(head)]
   for workload, count in counts.items():
     for label, c in copies:
@@ -87,7 +89,7 @@ def format_table(counts: Dict[str, int],
       lines.append(
           f'{workload:<24}{label:<28}{gib(b.params):>8}{gib(b.gradients):>8}'
           f'{gib(nadamw):>8}{gib(averaging):>11}{gib(b.device_total):>8}  '
-          f'{fits:<6}{gib(b.host):>8}')
+          f'{fits:<6}{gib(b.host):>8}{gib(b.checkpoint):>8}')
     lines.append('')
   return '\n'.join(lines).rstrip()
 

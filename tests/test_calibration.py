@@ -2,6 +2,7 @@
 one core for the workloads that pass them."""
 
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -50,22 +51,64 @@ def test_r1_takes_the_cosine_runs_median_step_over_seeds():
   assert not cal.check_r1(seeds, late_constant, 0.4, True).passed
 
 
-def test_r2_needs_an_averager_ahead_at_both_points():
+def test_r2_needs_an_averager_ahead_at_both_points_and_a_time_shift():
   steps = [20 * k for k in range(1, 11)]  # step_hint 200: 100 and 140.
-  raw = _curve(steps, np.linspace(1.0, 0.1, 10))
-  ahead = _curve(steps, np.linspace(1.0, 0.1, 10) - 0.01)
+  raw = _curve(steps, np.linspace(1.0, 0.1, 10))  # -0.005 per step.
+  far_ahead = _curve(steps, np.linspace(1.0, 0.1, 10) - 0.1)  # 20 steps.
+  near_ahead = _curve(steps, np.linspace(1.0, 0.1, 10) - 0.01)  # 2 steps.
   behind = _curve(steps, np.linspace(1.0, 0.1, 10) + 0.01)
-  assert cal.check_r2(raw, {'ema': behind, 'lawa': ahead}, 200, True).passed
-  assert not cal.check_r2(raw, {'ema': behind}, 200, True).passed
-  half = behind._replace(values=np.where(np.asarray(steps) == 100,
-                                         ahead.values, behind.values))
+  assert cal.check_r2(raw, {'ema': far_ahead, 'lawa': behind}, 200,
+                      True).passed
+  # Ahead at both points, but worth 2% more steps at 0.5: too small.
+  assert not cal.check_r2(raw, {'ema': near_ahead}, 200, True).passed
+  # LAWA ahead, the EMA (whose size counts) behind.
+  assert not cal.check_r2(raw, {'ema': behind, 'lawa': far_ahead}, 200,
+                          True).passed
+  half = far_ahead._replace(values=np.where(
+      np.asarray(steps) == 140, behind.values, far_ahead.values))
   assert not cal.check_r2(raw, {'ema': half}, 200, True).passed
 
 
-def test_r3_window_over_momentum_memory():
-  # 1% of 2720 = 27.2 steps; memory 1 / 0.11042 = 9.06 steps: 3.004.
-  assert cal.check_r3(2720, 0.11042418465).passed
-  assert not cal.check_r3(2700, 0.11042418465).passed
+def test_time_shift_by_hand():
+  raw = _curve([10, 20, 30, 40], [1.0, 0.8, 0.6, 0.4])
+  # The average's 0.7 at step 20 is reached by raw halfway from 20 to 30.
+  assert cal.time_shift(raw, _curve([20], [0.7]), 20, True) == pytest.approx(
+      25 / 20)
+  assert cal.time_shift(raw, _curve([20], [0.8]), 20, True) == 1.0
+  assert cal.time_shift(raw, _curve([20], [0.3]), 20, True) == math.inf
+  rising = raw._replace(values=-raw.values)  # Maximised: the same, negated.
+  assert cal.time_shift(rising, _curve([20], [-0.7]), 20,
+                        False) == pytest.approx(25 / 20)
+
+
+def test_r3_effective_ema_window_over_momentum_memory():
+  # every_k 3: window 3 / (1 - 0.9) = 30 steps; memory 1 / 0.1 = 10: 3.0.
+  assert cal.check_r3(3, 0.1).passed
+  assert not cal.check_r3(2, 0.1).passed  # 20 / 10 = 2.0.
+
+
+def test_paper_every_k_scales_nu_by_the_step_hints():
+  # AlgoPerf v0.6 step_hints: criteo1tb 10666, ogbg 52000 (workloads_v06).
+  assert cal.paper_every_k('ctr_dlrm', 3000) == round(64 * 3000 / 10666)
+  assert cal.paper_every_k('ctr_dlrm', 3000, nu=128) == 36
+  assert cal.paper_every_k('molgraph_gnn', 6000) == 7  # 7.38.
+  assert cal.paper_every_k('shapes_vit', 2400) == 1  # Never below 1.
+
+
+def test_r6_median_of_paired_ratios():
+  steps = [10 * k for k in range(1, 41)]
+
+  def met_at(step):  # Minimised; first beats 0.5 at `step`, or never.
+    return _curve(steps, [0.4 if s >= step else 0.9 for s in steps]
+                  if step else [0.9] * len(steps))
+
+  raws = [met_at(s) for s in (100, 200, 0, 100, 0)]
+  emas = [met_at(s) for s in (80, 150, 100, 0, 0)]
+  # 0.8, 0.75, 0 (only the average meets it), inf, left out: median 0.775.
+  check = cal.check_r6(raws, emas, raws, 0.5, True, 0.80, 0.79)
+  assert check.passed and 'median 0.78' in check.summary
+  assert not cal.check_r6(raws, emas, raws, 0.5, True, 0.69, 0.79).passed
+  assert cal.paired_ratio(None, None) != cal.paired_ratio(None, None)  # nan
 
 
 def test_r4_tolerance():
@@ -141,12 +184,6 @@ def test_eval_cadence_must_land_on_r2_steps():
     cal.eval_every_steps(3000, 0.03)  # 90 does not divide 1500.
 
 
-def test_averager_periods_match_the_submissions():
-  # nadamw_ema: round(0.01 * H * (1 - 0.9)); nadamw_lawa: round(0.01 H / 20).
-  assert cal.ema_every_k(4000) == 4 and cal.lawa_every_k(4000) == 2
-  assert cal.ema_every_k(500) == 1 and cal.lawa_every_k(500) == 1
-
-
 def test_bad_flags_exit_2(capsys):
   with pytest.raises(SystemExit) as e:
     calibrate_script.main(['--workloads=nope'])
@@ -162,18 +199,21 @@ def test_bad_flags_exit_2(capsys):
     assert '--rng_seeds' in capsys.readouterr().err
 
 
-# R1-R5 at the reference point over seeds 0-4, each run in a process of its
-# own on one core, as `scripts.calibrate` runs them (`localperf.jobs`), so
-# the verdicts are those it printed on 2026-12-03 and 2026-12-04 on any
-# machine (README, "Calibration on one core"). Speed depends on the machine,
-# so it is reported by `scripts.calibrate` and not pinned here.
+# R1, R4 and R5 at the reference point over seeds 0-4, each run in a process
+# of its own on one core, as `scripts.calibrate` runs them
+# (`localperf.jobs`), so the verdicts are those it printed on 2026-12-03 and
+# 2026-12-04 on any machine (README, "Calibration on one core"). R2, R3 and
+# R6 measure the paper's averaging (nu = 64 counterpart steps), to which
+# these analogues are not calibrated yet (README: the response to
+# averaging); speed depends on the machine. Both are reported by
+# `scripts.calibrate` and not pinned here.
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['ctr_dlrm', 'kspace_unet', 'shapes_vit',
                                   'ctc_lstm'])
-def test_calibrated_workload_passes_r1_to_r5_on_one_core(name):
+def test_calibrated_workload_passes_r1_r4_r5_on_one_core(name):
   report = cal.calibrate(name, map_runs=functools.partial(
       jobs.run, cal.train, jobs=2, cores=jobs.allowed_cores()))
   checks = {c.name: c for c in report.checks}
-  assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'R5', 'speed'}
-  for check in ('R1', 'R2', 'R3', 'R4', 'R5'):
+  assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'speed'}
+  for check in ('R1', 'R4', 'R5'):
     assert checks[check].passed, cal.format_report(report)
