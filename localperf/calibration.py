@@ -6,7 +6,7 @@ chained after the optimizer; they pass the updates through unchanged, so the
 raw, EMA and LAWA weights are evaluated on the same trajectory. The
 averagers are the paper's as its runs used them: EMA decay 0.9 and LAWA
 L = 20 from step 0, a snapshot every nu = 64 of the counterpart's steps,
-scaled to the analogue's budget (`paper_every_k`). A further run trains the
+scaled to the analogue's budget (`workloads.in_analogue_steps`). A further run trains the
 first seed with warmup then a constant learning rate. From the validation
 curves (steps `s`, metric `v`, target `T`, step hint `H`):
 
@@ -100,8 +100,6 @@ DEFAULT_SEEDS = (0, 1, 2, 3, 4)  # R4's median is over these.
 
 SEARCH_SPACE = (pathlib.Path(__file__).resolve().parent.parent
                 / 'submissions' / 'nadamw' / 'tuning_search_space.json')
-ALGOPERF_WORKLOADS = (pathlib.Path(__file__).resolve().parent.parent
-                      / 'workloads_config' / 'algoperf_workloads_v06.json')
 
 
 class Curve(NamedTuple):
@@ -132,24 +130,6 @@ def reference_hyperparameters(workload: spec.Workload,
         f'{type(workload).__name__}.reference_point must be an integer in '
         f'1..{len(points)} (a point of {search_space}), got {point!r}.')
   return dict(points[point - 1])
-
-
-def counterpart_step_hint(workload_name: str) -> int:
-  """The step_hint of the AlgoPerf workload `workload_name` stands for."""
-  with open(ALGOPERF_WORKLOADS, encoding='utf-8') as f:
-    facts = json.load(f)['workloads']
-  return facts[workload_registry.ALGOPERF_COUNTERPART[workload_name]][
-      'step_hint']
-
-
-def paper_every_k(workload_name: str, step_hint: int,
-                  nu: int = PAPER_EVERY_STEPS) -> int:
-  """`nu` counterpart steps as the same fraction of the analogue's budget.
-
-  max(1, round(nu * H / H_counterpart)): the paper's snapshot period (64 or
-  128 of the real workload's steps) scaled by the ratio of step_hints.
-  """
-  return max(1, round(nu * step_hint / counterpart_step_hint(workload_name)))
 
 
 def eval_every_steps(step_hint: int, fraction: float) -> int:
@@ -412,11 +392,12 @@ def _schedule(hparams: Dict[str, float], step_hint: int,
               warmup_factor=hparams['warmup_factor'])
 
 
-def _paper_averagers(workload_name: str, step_hint: int
+def _paper_averagers(workload_name: str
                      ) -> Dict[str, optax.GradientTransformation]:
   """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every 64
   counterpart steps (`paper_every_k`), as the paper's runs averaged."""
-  every_k = paper_every_k(workload_name, step_hint)
+  every_k = workload_registry.in_analogue_steps(PAPER_EVERY_STEPS,
+                                                workload_name)
   return {'ema': optim.ema_params(EMA_DECAY, every_k),
           'lawa': optim.lawa_params(LAWA_QUEUE_LENGTH, every_k)}
 
@@ -537,7 +518,7 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
   averagers_fn = None
   if average and not constant:
     averagers_fn = lambda schedule, hparams, step_hint: _paper_averagers(
-        workload_name, step_hint)
+        workload_name)
   return train_trajectory(
       workload_name,
       schedule_fn=functools.partial(_schedule, constant=constant),
@@ -623,8 +604,9 @@ def report_of(workload_name: str, runs: Sequence[Run], *,
     checks.append(check_r2(raw_curves[0],
                            {k: cosine.curves[k] for k in ('ema', 'lawa')},
                            step_hint, minimize))
-  checks.append(check_r3(paper_every_k(workload_name, step_hint),
-                         hparams['one_minus_beta1']))
+  checks.append(check_r3(
+      workload_registry.in_analogue_steps(PAPER_EVERY_STEPS, workload_name),
+      hparams['one_minus_beta1']))
   test_curves = [run.curves['test'] for run in cosines] if test else []
   checks.append(check_r4(raw_curves, target, step_hint, minimize,
                          PAPER_FIRST_MET_FRACTION[workload_name]))

@@ -28,7 +28,12 @@ logs to the checkpoint. And for clear failures: a submission's optional
 `check_hyperparameters` vets every trial's point while planning (and, on an
 analogue of an AlgoPerf workload, that its state would fit a V100 of the real
 one: `localperf.memory`), and a NaN or infinite eval metric stops the trial
-(AlgoPerf trains on to the budget).
+(AlgoPerf trains on to the budget). On an analogue, the hyperparameters
+counted in steps (`averaging_every_steps`, `select_every_steps`) are the
+counterpart's steps and reach the submission scaled to the analogue's
+step_hint (`localperf.workloads.in_analogue_steps`), so the paper's nu = 64
+is the same fraction of the budget here as there; hparams.json records what
+the submission received.
 """
 
 import importlib.util
@@ -185,6 +190,9 @@ def plan_trials(workload_name: str, submission_path: str,
             'points.')
       points = search_space.generate_search(space, trial_point, rng_seed)
       trials = [TrialPlan(trial_point, points[-1])]
+  # Steps of the counterpart, on an analogue (localperf.workloads).
+  trials = [t._replace(hyperparameters=workload_registry.with_analogue_steps(
+      t.hyperparameters, workload_name)) for t in trials]
   if submission.check_hyperparameters is not None:
     counterpart = workload_registry.ALGOPERF_COUNTERPART.get(workload_name)
     for trial in trials:

@@ -1,6 +1,7 @@
 """localperf.calibration: the R checks on hand-made curves; slow: R1-R5 on
 one core for the workloads that pass them."""
 
+import collections
 import functools
 import math
 
@@ -9,6 +10,7 @@ import pytest
 
 from localperf import calibration as cal
 from localperf import jobs
+from localperf import workloads as registry
 from scripts import calibrate as calibrate_script
 
 
@@ -87,12 +89,17 @@ def test_r3_effective_ema_window_over_momentum_memory():
   assert not cal.check_r3(2, 0.1).passed  # 20 / 10 = 2.0.
 
 
-def test_paper_every_k_scales_nu_by_the_step_hints():
-  # AlgoPerf v0.6 step_hints: criteo1tb 10666, ogbg 52000 (workloads_v06).
-  assert cal.paper_every_k('ctr_dlrm', 3000) == round(64 * 3000 / 10666)
-  assert cal.paper_every_k('ctr_dlrm', 3000, nu=128) == 36
-  assert cal.paper_every_k('molgraph_gnn', 6000) == 7  # 7.38.
-  assert cal.paper_every_k('shapes_vit', 2400) == 1  # Never below 1.
+def test_steps_on_an_analogue_are_the_counterparts_scaled():
+  # AlgoPerf v0.6 step_hints: criteo1tb 10666, ogbg 52000, imagenet_vit
+  # 167999 (workloads_v06); analogues 3000, 6000, 2400.
+  steps = registry.in_analogue_steps
+  assert steps(64, 'ctr_dlrm') == 18 and steps(128, 'ctr_dlrm') == 36
+  assert steps(64, 'molgraph_gnn') == 7  # 7.38.
+  assert steps(64, 'shapes_vit') == 1  # 0.91, never below 1.
+  assert steps(64, 'mnist1d') == 64  # No counterpart.
+  point = collections.namedtuple('P', 'averaging_every_steps lr')(128, 0.1)
+  assert registry.with_analogue_steps(point, 'ctr_dlrm') == (36, 0.1)
+  assert registry.with_analogue_steps(None, 'ctr_dlrm') is None
 
 
 def test_r6_median_of_paired_ratios():

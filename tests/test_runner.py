@@ -344,3 +344,20 @@ def test_run_local_rejects_bad_input_before_training(tmp_path, capsys):
   assert code == 2
   assert "Unknown workload 'nope'" in capsys.readouterr().err
   assert not list(tmp_path.iterdir())
+
+
+def test_steps_counted_hyperparameters_are_the_counterparts_on_an_analogue(
+    tmp_path):
+  # The paper's nu = 128 on criteo1tb (step_hint 10666) is 1.2% of its
+  # budget: 36 of ctr_dlrm's 3000 steps. mnist1d has no counterpart.
+  point = json.loads(
+      (pathlib.Path(__file__).resolve().parent.parent / 'workloads_config'
+       / 'paper_runs' / 'nadamw_lawa' / 'criteo1tb.json').read_text())[1]
+  assert point['averaging_every_steps'] == 128
+  space = tmp_path / 'space.json'
+  space.write_text(json.dumps([point]))
+  lawa = 'submissions/nadamw_lawa/submission.py'
+  for workload, every in (('ctr_dlrm', 36), ('mnist1d', 128)):
+    plan = runner.plan_trials(workload, lawa, tuning_search_space=str(space),
+                              rng_seed=1)
+    assert plan.trials[0].hyperparameters.averaging_every_steps == every

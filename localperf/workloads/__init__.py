@@ -6,11 +6,16 @@ first use and kept in memory for the process).
 
 `PAPER_SEVEN` are the CPU analogues of the seven AlgoPerf workloads of
 "When, Where and Why to Average Weights?", keyed as `ALGOPERF_COUNTERPART`
-names them.
+names them. On an analogue, a setting counted in steps means the
+counterpart's steps: `in_analogue_steps` scales it by the ratio of their
+step_hints, so it is the same fraction of the budget on both.
 """
 
+import functools
 import importlib
-from typing import Callable, Dict
+import json
+import pathlib
+from typing import Any, Callable, Dict
 
 from localperf.workloads.base import LocalWorkload
 
@@ -47,6 +52,10 @@ ALGOPERF_COUNTERPART = {
     'seq2seq_transformer': 'wmt',
 }
 PAPER_SEVEN = tuple(ALGOPERF_COUNTERPART)
+ALGOPERF_WORKLOADS_FILE = (pathlib.Path(__file__).resolve().parents[2] /
+                           'workloads_config' / 'algoperf_workloads_v06.json')
+# Hyperparameters counted in steps (of the counterpart, on an analogue).
+STEP_COUNTED_HYPERPARAMETERS = ('averaging_every_steps', 'select_every_steps')
 # Names `--workloads` accepts for a group of workloads.
 WORKLOAD_GROUPS = {'paper_seven': PAPER_SEVEN}
 
@@ -57,3 +66,31 @@ def get_workload(name: str) -> LocalWorkload:
     raise ValueError(f'Unknown workload {name!r}; valid workloads: '
                      f'{", ".join(WORKLOAD_NAMES)}.')
   return _WORKLOADS[name]()
+
+
+@functools.lru_cache(maxsize=None)
+def counterpart_step_hint(name: str) -> int:
+  """The step_hint of the AlgoPerf workload the analogue `name` stands for."""
+  with open(ALGOPERF_WORKLOADS_FILE, encoding='utf-8') as f:
+    facts = json.load(f)['workloads']
+  return facts[ALGOPERF_COUNTERPART[name]]['step_hint']
+
+
+def in_analogue_steps(steps: int, name: str) -> int:
+  """`steps` of the counterpart of `name` at the same fraction of the
+  budget: max(1, round(steps * H / H_counterpart)); `steps` elsewhere."""
+  if name not in ALGOPERF_COUNTERPART:
+    return steps
+  step_hint = get_workload(name).step_hint
+  return max(1, round(steps * step_hint / counterpart_step_hint(name)))
+
+
+def with_analogue_steps(hyperparameters: Any, name: str) -> Any:
+  """A trial's hyperparameters (namedtuple or None) with each of
+  `STEP_COUNTED_HYPERPARAMETERS` it sets in `name`'s steps."""
+  if hyperparameters is None:
+    return None
+  scaled = {k: in_analogue_steps(getattr(hyperparameters, k), name)
+            for k in STEP_COUNTED_HYPERPARAMETERS
+            if getattr(hyperparameters, k, None) is not None}
+  return hyperparameters._replace(**scaled) if scaled else hyperparameters
