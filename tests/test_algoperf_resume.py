@@ -85,11 +85,17 @@ def _has_schedule_free() -> bool:
   return out.strip().endswith('True')
 
 
-def _run(experiment_dir, submission, space, devices, *flags, kill_at=None):
+def _env(devices):
+  """`devices` CPU devices (the runner drops XLA_FLAGS), the fixture on."""
   env = dict(os.environ, PYTHONPATH=str(FIXTURE),
              ALGOPERF_MNIST_STEP_HINT=str(NUM_STEPS),
              JAX_NUM_CPU_DEVICES=str(devices))
   env.pop('XLA_FLAGS', None)
+  return env
+
+
+def _run(experiment_dir, submission, space, devices, *flags, kill_at=None):
+  env = _env(devices)
   if kill_at is not None:
     env['ALGOPERF_MNIST_KILL_AT_STEP'] = str(kill_at)
   data = experiment_dir.parent / 'data'
@@ -115,8 +121,10 @@ def _eval_rows(trial):
             for r in csv.DictReader(f)}
 
 
-def _digests(trial):
+def _digests(trial, devices):
+  """Restored on as many devices as saved it (orbax's saved shardings)."""
   out = subprocess.run([ALGOPERF_PYTHON, '-c', _DIGESTS, str(trial)],
+                       env=_env(devices), cwd=os.path.sep,
                        capture_output=True, text=True, check=True).stdout
   return json.loads(out.splitlines()[-1])
 
@@ -130,7 +138,8 @@ def test_killed_run_resumes_bit_for_bit(name, devices, tmp_path):
   space = tmp_path / 'space.json'
   space.write_text(json.dumps([point]))
   whole = _run(tmp_path / 'whole', submission, space, devices)
-  expected_rows, expected_state = _eval_rows(whole), _digests(whole)
+  expected_rows, expected_state = (_eval_rows(whole),
+                                   _digests(whole, devices))
   assert sorted(expected_rows) == list(range(1, NUM_STEPS + 1))
   for kill_at in KILLS:
     experiment = tmp_path / f'killed_at_{kill_at}'
@@ -141,7 +150,7 @@ def test_killed_run_resumes_bit_for_bit(name, devices, tmp_path):
     assert sorted(rows) == sorted(expected_rows)
     for step in range(kill_at + 1, NUM_STEPS + 1):
       assert rows[step] == expected_rows[step], (kill_at, step)
-    state = _digests(trial)
+    state = _digests(trial, devices)
     assert state == expected_state, sorted(
         k for k in expected_state if state.get(k) != expected_state[k])
     assert (trial / 'meta_data_1.json').is_file()  # A second preemption.
