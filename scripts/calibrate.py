@@ -49,8 +49,9 @@ flags.DEFINE_float('eval_every_fraction', 0.02,
                    'Steps between evals as a fraction of step_hint; must '
                    'divide 0.5 and 0.7 of step_hint.', flag_values=FLAGS)
 flags.DEFINE_list('rng_seeds', [str(s) for s in calibration.DEFAULT_SEEDS],
-                  'Seeds (external ruleset): the first for the averaged '
-                  'and the constant-LR runs, all for R4\'s median.',
+                  'Seeds (external ruleset): a cosine run with the '
+                  'averagers at each (R4-R6 take medians over them), the '
+                  'constant-LR run at the first.',
                   flag_values=FLAGS)
 flags.DEFINE_float('max_fraction', 1.0, 'Stop both runs at this fraction of '
                    'step_hint (exploration only).', flag_values=FLAGS)
