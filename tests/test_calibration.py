@@ -206,21 +206,25 @@ def test_bad_flags_exit_2(capsys):
     assert '--rng_seeds' in capsys.readouterr().err
 
 
-# R1, R4 and R5 at the reference point over seeds 0-4, each run in a process
-# of its own on one core, as `scripts.calibrate` runs them
-# (`localperf.jobs`), so the verdicts are those it printed on 2026-12-03 and
-# 2026-12-04 on any machine (README, "Calibration on one core"). R2, R3 and
-# R6 measure the paper's averaging (nu = 64 counterpart steps), to which
-# these analogues are not calibrated yet (README: the response to
-# averaging); speed depends on the machine. Both are reported by
-# `scripts.calibrate` and not pinned here.
+# The checks each workload passes at the reference point over seeds 0-4, each
+# run in a process of its own on one core, as `scripts.calibrate` runs them
+# (`localperf.jobs`), so the verdicts are those it printed on 2026-12-04 on
+# any machine (README, "Calibration on one core"). R6 holds on ctr_dlrm
+# only of these four; speed depends on the machine and is not pinned.
+PASSING = {
+    'ctr_dlrm': ('R1', 'R2', 'R3', 'R4', 'R5', 'R6'),
+    'kspace_unet': ('R1', 'R2', 'R3', 'R4', 'R5'),
+    'shapes_vit': ('R1', 'R4', 'R5'),
+    'ctc_lstm': ('R1', 'R2', 'R3', 'R4', 'R5'),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['ctr_dlrm', 'kspace_unet', 'shapes_vit',
-                                  'ctc_lstm'])
-def test_calibrated_workload_passes_r1_r4_r5_on_one_core(name):
+@pytest.mark.parametrize('name', sorted(PASSING))
+def test_calibrated_workload_passes_its_checks_on_one_core(name):
   report = cal.calibrate(name, map_runs=functools.partial(
       jobs.run, cal.train, jobs=2, cores=jobs.allowed_cores()))
   checks = {c.name: c for c in report.checks}
   assert set(checks) == {'R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'speed'}
-  for check in ('R1', 'R4', 'R5'):
+  for check in PASSING[name]:
     assert checks[check].passed, cal.format_report(report)
