@@ -6,9 +6,9 @@ chained after the optimizer; they pass the updates through unchanged, so the
 raw, EMA and LAWA weights are evaluated on the same trajectory. The
 averagers are the paper's as its runs used them: EMA decay 0.9 and LAWA
 L = 20 from step 0, a snapshot every nu = 64 of the counterpart's steps,
-scaled to the analogue's budget (`workloads.in_analogue_steps`). A further run trains the
-first seed with warmup then a constant learning rate. From the validation
-curves (steps `s`, metric `v`, target `T`, step hint `H`):
+scaled to the analogue's budget (`workloads.in_analogue_steps`). A further
+run trains the first seed with warmup then a constant learning rate. From
+the validation curves (steps `s`, metric `v`, target `T`, step hint `H`):
 
   R1 decay matters: the constant run first meets T at >= 1.15x the cosine
      runs' median first-met step over seeds (or never), and the same seed's
@@ -395,7 +395,8 @@ def _schedule(hparams: Dict[str, float], step_hint: int,
 def _paper_averagers(workload_name: str
                      ) -> Dict[str, optax.GradientTransformation]:
   """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every 64
-  counterpart steps (`paper_every_k`), as the paper's runs averaged."""
+  counterpart steps (`workloads.in_analogue_steps`), as the paper's runs
+  averaged."""
   every_k = workload_registry.in_analogue_steps(PAPER_EVERY_STEPS,
                                                 workload_name)
   return {'ema': optim.ema_params(EMA_DECAY, every_k),

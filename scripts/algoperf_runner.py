@@ -16,8 +16,10 @@ baselines included, in `algoperf/checkpoint_utils.py`:
 
 And where it would not crash, it would not resume the run it stopped:
 
-3. the runner rebuilds the training input queue from the start, so a resumed
-   trial would train again on the batches it had already drawn.
+3. the runner rebuilds its input queues from the start, so a resumed trial
+   would train again on the batches it had already drawn, and evaluate the
+   train split on other batches (each eval split's queue is built at the
+   first eval of a process, from that eval's rng, then cached).
 
 On the AlgoPerf versions listed in `KNOWN_VERSIONS` (recognised by the
 source of `checkpoint_utils.py` and of the runner's `train_once`, which the
@@ -25,9 +27,10 @@ corrections depend on), this process replaces
 `checkpoint_utils.maybe_restore_checkpoint` and `save_checkpoint` for JAX
 runs: the restore reads the saved tree as it is, puts every array where the
 freshly initialised one lives (its sharding, or host memory for NumPy
-state), rebuilds `eval_results` as `(global_step, metrics)` pairs and
-advances the training queue past the batches the saved run drew (counted
-here and saved in its `train_state` as `input_batches_drawn`). AlgoPerf's
+state), rebuilds `eval_results` as `(global_step, metrics)` pairs, and
+brings every input queue back to where the saved run had it: the same rng,
+past the batches it drew (both counted here and saved in the checkpoint's
+`train_state` under `input_positions`). AlgoPerf's
 files are not changed, and nothing else is: a resumed trial continues bit
 for bit where the checkpoint left it, as AlgoPerf's runner would once these
 faults are fixed upstream. On any other version the runner runs as it is,
@@ -164,8 +167,10 @@ _QUEUES = InputQueues()  # This process's, as the workload's are per process.
 
 def _counting_workload(workload: Any) -> Any:
   """`workload`, its input queues built and counted by `_QUEUES`."""
-  workload._build_input_queue = functools.partial(  # pylint: disable=protected-access
-      _QUEUES.build, workload._build_input_queue)  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  workload._build_input_queue = functools.partial(
+      _QUEUES.build, workload._build_input_queue)
+  # pylint: enable=protected-access
   return workload
 
 
@@ -227,6 +232,7 @@ def make_maybe_restore_checkpoint(original, flax_checkpoints, serialization):
     if not saved:
       return (optimizer_state, model_params, model_state, train_state,
               eval_results, global_step, preemption_count)
+
     def restore(fresh, value):
       value = with_empty_nodes(serialization.to_state_dict(fresh), value)
       return checkpoints.place_like(
@@ -270,7 +276,7 @@ def make_save_checkpoint(original):
 
 
 def install() -> None:
-  """Replaces AlgoPerf's checkpoint functions and counts the train queue."""
+  """Replaces AlgoPerf's checkpoint functions; counts its input queues."""
   # pylint: disable=g-import-not-at-top
   from algoperf import checkpoint_utils
   from algoperf.workloads import workloads

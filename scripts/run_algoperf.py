@@ -8,9 +8,10 @@
       [--tuning_search_space=FILE] [--algoperf_dir=DIR] [--dry_run]
 
 Runs `submission_runner.py` (framework jax) once per study, workload and
-submission, one after another, through `scripts.algoperf_runner`, with this checkout as the working directory
-(AlgoPerf imports `submissions/x/submission.py` as `submissions.x.submission`,
-so this package must be installed: `pip install -e .`). Logs land in
+submission, one after another, through `scripts.algoperf_runner`, with this
+checkout as the working directory (AlgoPerf imports
+`submissions/x/submission.py` as `submissions.x.submission`, so this package
+must be installed: `pip install -e .`). Logs land in
 `EXP/<submission>/study_<i>/<workload>_jax/trial_<k>/`, the layout
 `python -m scripts.score --submission_directory=EXP` reads. Study i runs with
 `--rng_seed=rng_seed + i` for every submission, so submissions are compared
