@@ -392,13 +392,12 @@ def _schedule(hparams: Dict[str, float], step_hint: int,
               warmup_factor=hparams['warmup_factor'])
 
 
-def _paper_averagers(workload_name: str
+def _paper_averagers(workload_name: str, nu: int
                      ) -> Dict[str, optax.GradientTransformation]:
-  """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every 64
+  """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every `nu`
   counterpart steps (`workloads.in_analogue_steps`), as the paper's runs
   averaged."""
-  every_k = workload_registry.in_analogue_steps(PAPER_EVERY_STEPS,
-                                                workload_name)
+  every_k = workload_registry.in_analogue_steps(nu, workload_name)
   return {'ema': optim.ema_params(EMA_DECAY, every_k),
           'lawa': optim.lawa_params(LAWA_QUEUE_LENGTH, every_k)}
 
@@ -510,16 +509,18 @@ def train_trajectory(workload_name: str, *, schedule_fn: ScheduleFn,
 
 def train(workload_name: str, *, constant: bool, eval_every: int,
           num_steps: Optional[int] = None, rng_seed: int = 0,
-          test: bool = False, average: bool = True, log=None) -> Run:
+          test: bool = False, average: bool = True,
+          nu: int = PAPER_EVERY_STEPS, log=None) -> Run:
   """NadamW at the reference point for `num_steps` (default step_hint).
 
   Cosine (`submissions/nadamw`) or warmup-constant schedule. With `average`
-  and not `constant`, the paper's EMA and LAWA ride along ('ema', 'lawa').
+  and not `constant`, the paper's EMA and LAWA ride along ('ema', 'lawa'),
+  a snapshot every `nu` counterpart steps.
   """
   averagers_fn = None
   if average and not constant:
     averagers_fn = lambda schedule, hparams, step_hint: _paper_averagers(
-        workload_name)
+        workload_name, nu)
   return train_trajectory(
       workload_name,
       schedule_fn=functools.partial(_schedule, constant=constant),
@@ -561,6 +562,7 @@ def _num_steps(step_hint: int, every: int, max_fraction: float) -> int:
 def calibration_runs(workload_name: str, *, eval_every_fraction: float,
                      rng_seeds: Sequence[int], max_fraction: float,
                      constant_run: bool, test: bool,
+                     nu: int = PAPER_EVERY_STEPS,
                      log=None) -> List[Dict[str, Any]]:
   """The `train` calls of one calibration: cosine runs with the averagers at
   every seed, the constant run at the first."""
@@ -569,7 +571,7 @@ def calibration_runs(workload_name: str, *, eval_every_fraction: float,
   common_args = dict(workload_name=workload_name, eval_every=every,
                      num_steps=_num_steps(step_hint, every, max_fraction),
                      log=log)
-  calls = [dict(common_args, constant=False, rng_seed=seed, test=test)
+  calls = [dict(common_args, constant=False, rng_seed=seed, test=test, nu=nu)
            for seed in rng_seeds]
   if constant_run:
     calls.append(dict(common_args, constant=True, rng_seed=rng_seeds[0]))
@@ -579,7 +581,7 @@ def calibration_runs(workload_name: str, *, eval_every_fraction: float,
 def report_of(workload_name: str, runs: Sequence[Run], *,
               eval_every_fraction: float, rng_seeds: Sequence[int],
               max_fraction: float, constant_run: bool,
-              test: bool) -> Report:
+              test: bool, nu: int = PAPER_EVERY_STEPS) -> Report:
   """Every check of one workload from its `calibration_runs`' Runs.
 
   R2 and speed come from the first seed's runs, R4-R6 from all seeds, R1
@@ -605,9 +607,8 @@ def report_of(workload_name: str, runs: Sequence[Run], *,
     checks.append(check_r2(raw_curves[0],
                            {k: cosine.curves[k] for k in ('ema', 'lawa')},
                            step_hint, minimize))
-  checks.append(check_r3(
-      workload_registry.in_analogue_steps(PAPER_EVERY_STEPS, workload_name),
-      hparams['one_minus_beta1']))
+  checks.append(check_r3(workload_registry.in_analogue_steps(
+      nu, workload_name), hparams['one_minus_beta1']))
   test_curves = [run.curves['test'] for run in cosines] if test else []
   checks.append(check_r4(raw_curves, target, step_hint, minimize,
                          PAPER_FIRST_MET_FRACTION[workload_name]))
@@ -628,7 +629,7 @@ def calibrate_all(workload_names: Sequence[str], *,
                   eval_every_fraction: float = 0.02,
                   rng_seeds: Sequence[int] = DEFAULT_SEEDS,
                   max_fraction: float = 1.0, constant_run: bool = True,
-                  test: bool = False, log=None,
+                  test: bool = False, nu: int = PAPER_EVERY_STEPS, log=None,
                   map_runs: RunMapper = _in_process) -> Iterator[Report]:
   """Each workload's Report, in order, as soon as its runs are done.
 
@@ -638,7 +639,7 @@ def calibrate_all(workload_names: Sequence[str], *,
   """
   options = dict(eval_every_fraction=eval_every_fraction,
                  rng_seeds=rng_seeds, max_fraction=max_fraction,
-                 constant_run=constant_run, test=test)
+                 constant_run=constant_run, test=test, nu=nu)
   calls = {name: calibration_runs(name, log=log, **options)
            for name in workload_names}
   runs = iter(map_runs([c for name in workload_names for c in calls[name]]))

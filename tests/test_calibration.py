@@ -199,6 +199,10 @@ def test_bad_flags_exit_2(capsys):
   with pytest.raises(SystemExit) as e:
     calibrate_script.main(['--workload=ctr_dlrm', '--max_fraction=0'])
   assert e.value.code == 2
+  with pytest.raises(SystemExit) as e:
+    calibrate_script.main(['--workload=ctr_dlrm', '--nu=0'])
+  assert e.value.code == 2
+  assert '--nu must be an integer >= 1' in capsys.readouterr().err
   for seeds in ('0,0', 'a', '-1'):
     with pytest.raises(SystemExit) as e:
       calibrate_script.main(['--workload=ctr_dlrm', f'--rng_seeds={seeds}'])
