@@ -33,9 +33,9 @@ from localperf import calibration
 from localperf import workloads as workload_registry
 from submissions import optim
 from submissions.nadamw_codesign import submission as codesign
+from submissions.nadamw_ema import submission as nadamw_ema
 
 BASELINE = ('cosine', 'raw')
-EMA_DECAY = calibration.EMA_DECAY
 MIN_WINDOW_FRACTION = 0.005  # Of step_hint: the LR-following window's floor.
 
 
@@ -63,10 +63,12 @@ SCHEDULES: Dict[str, calibration.ScheduleFn] = {
 
 def paper_ema(schedule: optax.Schedule, hparams: Dict[str, float],
               step_hint: int) -> optax.GradientTransformation:
-  """The paper's EMA: decay 0.9 over a window of 1% of step_hint."""
+  """The paper's EMA: decay 0.9 over a window of 1% of step_hint
+  (nadamw_ema at its self-tuning defaults)."""
   del schedule, hparams
-  return optim.ema_params(
-      EMA_DECAY, max(1, round(0.01 * step_hint * (1.0 - EMA_DECAY))))
+  defaults = nadamw_ema.SELF_TUNING_HYPERPARAMETERS
+  return optim.ema_params(defaults['ema_decay'],
+                          nadamw_ema.ema_every_k(defaults, step_hint))
 
 
 def lr_following_ema(max_window_fraction: float):

@@ -7,8 +7,8 @@ step_hint steps at each of `--rng_seeds`, with EMA (decay 0.9) and LAWA
 counterpart's steps scaled to the analogue's step_hint; and one with warmup
 then a constant learning rate at the first seed. The validation metric of
 the raw, EMA and LAWA weights every `--eval_every_fraction` of step_hint
-gives R1-R6 and the speed check, printed with their figures and PASS/FAIL (see
-localperf/calibration.py); writes <output_dir>/<workload>.png, and exits
+gives R1-R6 and the speed check, printed with their figures and PASS/FAIL
+(see localperf/calibration.py); writes <output_dir>/<workload>.png, and exits
 with status 1 if any check fails.
 
   python -m scripts.calibrate --workload=ctr_dlrm
