@@ -8,8 +8,8 @@ counterpart's steps scaled to the analogue's step_hint; and one with warmup
 then a constant learning rate at the first seed. The validation metric of
 the raw, EMA and LAWA weights every `--eval_every_fraction` of step_hint
 gives R1-R6 and the speed check, printed with their figures and PASS/FAIL
-(see localperf/calibration.py); writes <output_dir>/<workload>.png, and exits
-with status 1 if any check fails.
+(see localperf/lab/calibration.py); writes <output_dir>/<workload>.png,
+and exits with status 1 if any check fails.
 
   python -m scripts.calibrate --workload=ctr_dlrm
   python -m scripts.calibrate --workloads=paper_seven
@@ -37,7 +37,7 @@ from typing import List, Optional
 from absl import flags
 from absl import logging
 
-from localperf import calibration
+from localperf.lab import calibration
 from localperf import cli
 from localperf import jobs
 from localperf import workloads as workload_registry

@@ -47,7 +47,7 @@ from absl import flags
 from localperf import cli
 from localperf import leaderboards
 from localperf import plots
-from localperf import projection
+from localperf.lab import projection
 from localperf import scoring
 
 FLAGS = flags.FlagValues()

@@ -4,7 +4,7 @@ For each workload, schedule and seed: one NadamW trajectory at the
 workload's reference point on that schedule, with every averager of
 `--averagers` chained beside it and evaluated at every eval (one trajectory
 serves them all: their updates are the same), and `select_<averager>` read
-off by the training-batch loss rule (localperf/sweep.py). Then, for every
+off by the training-batch loss rule (localperf/lab/sweep.py). Then, for every
 candidate (schedule, weights), the steps to the validation target over
 those of nadamw (cosine schedule, raw weights) at the same seed: median
 (min-max) over seeds per workload, and the mean of the medians.
@@ -37,10 +37,10 @@ from typing import List, Optional
 from absl import flags
 from absl import logging
 
-from localperf import calibration
+from localperf.lab import calibration
 from localperf import cli
 from localperf import jobs
-from localperf import sweep
+from localperf.lab import sweep
 from localperf import workloads as workload_registry
 
 FLAGS = flags.FlagValues()

@@ -1,4 +1,4 @@
-"""localperf.calibration: the R checks on hand-made curves; slow: R1-R5 on
+"""localperf.lab.calibration: the R checks on hand-made curves; slow: R1-R5 on
 one core for the workloads that pass them."""
 
 import collections
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from localperf import calibration as cal
+from localperf.lab import calibration as cal
 from localperf import jobs
 from localperf import workloads as registry
 from scripts import calibrate as calibrate_script

@@ -4,7 +4,7 @@ profiles, axes that name what they show."""
 import matplotlib.image
 import numpy as np
 
-from localperf import calibration
+from localperf.lab import calibration
 from localperf import plots
 from localperf import scoring
 from scripts import run_local

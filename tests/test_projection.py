@@ -1,4 +1,4 @@
-"""Tests of localperf.projection and scripts/project_leaderboard.py.
+"""Tests of localperf.lab.projection and scripts/project_leaderboard.py.
 
 References: the published v0.6 scores in its EXPECTED_SCORES.md (unpacked
 with the logs by tests/conftest.py); the
@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from localperf import projection
+from localperf.lab import projection
 from localperf import scoring
 from scripts import project_leaderboard as script
 

@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from localperf import calibration
+from localperf.lab import calibration
 from localperf import jobs
 from localperf import logs
 from localperf import runner

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from localperf import calibration as cal
-from localperf import sweep
+from localperf.lab import calibration as cal
+from localperf.lab import sweep
 from localperf import workloads as registry
 from scripts import sweep_codesign
 

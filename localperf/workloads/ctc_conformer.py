@@ -19,7 +19,7 @@ dropout after each branch, and a dense projection to the 12 tokens + blank.
 Padded frames are zeroed before every convolution. The batch statistics
 (momentum 0.99) are the model state; 112k parameters.
 
-Calibration (`localperf/calibration.py` states the checks): reference
+Calibration (`localperf/lab/calibration.py` states the checks): reference
 point 4 of `submissions/nadamw/tuning_search_space.json` (learning_rate
 0.004958, one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147,
 warmup_factor 0.02, dropout 0; CTC ignores label smoothing), batch 32,

@@ -16,7 +16,7 @@ takes its statistics over the unpadded frames only; they are the model
 state; 54k parameters.
 
 Calibration (NadamW in the real workloads' regime, where averaging can be
-measured; `localperf/calibration.py` states the checks): reference point 4
+measured; `localperf/lab/calibration.py` states the checks): reference point 4
 of `submissions/nadamw/tuning_search_space.json` (learning_rate 0.004958,
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor
 0.02, dropout 0; CTC ignores label smoothing), batch 32, step_hint 2400,

@@ -44,7 +44,7 @@ AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds (sklearn's
 `average_precision_score`), averaged over the tasks with both a positive and
 a negative valid label; 'loss' is the mean over valid labels, as ogbg's.
 
-Calibration (issue 12; `localperf/calibration.py` states the checks):
+Calibration (issue 12; `localperf/lab/calibration.py` states the checks):
 reference point 4 of `submissions/nadamw/tuning_search_space.json`
 (learning_rate 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3
 steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label

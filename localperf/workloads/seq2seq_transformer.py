@@ -56,7 +56,7 @@ scale: 100 BP exp(mean_n log p_n) over the clipped 1- to 4-gram precisions,
 the brevity penalty BP = min(1, exp(1 - r / c)), and sacrebleu's default
 'exp' smoothing for orders without a match (as AlgoPerf's wmt `bleu.py`).
 
-Calibration (`localperf/calibration.py` states the checks): reference
+Calibration (`localperf/lab/calibration.py` states the checks): reference
 point 4 of `submissions/nadamw/tuning_search_space.json` (learning_rate
 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3 steps; beta2
 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label smoothing, no

@@ -22,7 +22,7 @@ maximised. A nearest-class-mean classifier on position-blind Fourier
 magnitudes gets about 0.37, raw-pixel class means about chance.
 
 Calibration (NadamW in the real workloads' regime, where averaging can be
-measured; `localperf/calibration.py` states the checks): reference point 4
+measured; `localperf/lab/calibration.py` states the checks): reference point 4
 of `submissions/nadamw/tuning_search_space.json` (learning_rate 0.004958,
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor
 0.02, label smoothing and dropout 0), batch 64, step_hint 2400 (3.8

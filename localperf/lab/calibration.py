@@ -98,7 +98,7 @@ MAX_RUN_SECONDS = 90.0  # Speed rule.
 MAX_EVAL_EVERY_FRACTION = 0.02
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)  # R4's median is over these.
 
-SEARCH_SPACE = (pathlib.Path(__file__).resolve().parent.parent
+SEARCH_SPACE = (pathlib.Path(__file__).resolve().parents[2]
                 / 'submissions' / 'nadamw' / 'tuning_search_space.json')
 
 

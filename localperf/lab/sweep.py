@@ -29,7 +29,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import optax
 
-from localperf import calibration
+from localperf.lab import calibration
 from localperf import workloads as workload_registry
 from submissions import optim
 from submissions.nadamw_codesign import submission as codesign
