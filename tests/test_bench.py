@@ -1,4 +1,4 @@
-"""The benchmark command lines, on small models (their figures are in README)."""
+"""The benchmark command lines, on small models (their figures are in docs/memory_and_benchmarks.md)."""
 
 import re
 

@@ -65,7 +65,7 @@ def _all_search_spaces():
 
 def test_local_comparison_runs_schedule_free_at_nadamw_point_4():
   # The analogues' reference point (baseline point 4) plus the leaderboard
-  # entry's weight_lr_power 2 (issue 12, item 3).
+  # entry's weight_lr_power 2 (the local comparison's one point).
   points = _load(CONFIG / 'local_comparison' / 'schedule_free_adamw.json')
   assert points == [{**BASELINE_POINT_4, 'weight_lr_power': 2.0}]
 

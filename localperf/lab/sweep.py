@@ -1,4 +1,4 @@
-"""Sweep schedule x averager candidates on the local analogues (issue 17).
+"""Sweep schedule x averager candidates on the local analogues.
 
 A candidate is a learning-rate schedule and a way to pick the evaluated
 weights: the raw weights, an averager chained after NadamW, or `select_<x>`

@@ -39,7 +39,7 @@ evals took 88.2 s of CPU (181 s wall beside other runs on 2 cores).
 The WER stops falling after about 0.85 of step_hint while the seeds end
 0.002-0.003 apart; neither all 8192 validation utterances (the seeds end at
 0.0500-0.0520, 132 s of CPU) nor batch 16 on them (0.0558-0.0591) left a
-target that every seed meets within a spread of 0.15 (the README has the
+target that every seed meets within a spread of 0.15 (docs/analogues.md has the
 figures). Reproduce (exit status 1 while R5 fails):
 
   python -m scripts.calibrate --workload=ctc_conformer

@@ -21,7 +21,7 @@ products between all pairs of the 9 resulting vectors (upper triangle), the
 bottom output concatenated, top MLP 52 -> 64 -> 32 -> 1 with dropout before
 the output. Metric: mean sigmoid cross-entropy ('loss'), minimised.
 
-Calibration (issue 12; `localperf/lab/calibration.py` states the checks):
+Calibration (`localperf/lab/calibration.py` states the checks):
 reference point 4 of `submissions/nadamw/tuning_search_space.json`
 (learning_rate 0.004958, one_minus_beta1 0.1363, so a momentum memory of 7.3
 steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02), batch 256,

@@ -29,7 +29,7 @@ inside the image (skimage's `structural_similarity` with these arguments),
 averaged over examples. The zero-filled input scores 0.661 (MAE 0.291) on
 validation.
 
-Calibration (issue 12: NadamW in the real workloads' regime, where
+Calibration (NadamW in the real workloads' regime, where
 averaging can be measured): reference point 4 of
 `submissions/nadamw/tuning_search_space.json` (learning_rate 0.004958,
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor

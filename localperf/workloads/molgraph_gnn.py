@@ -44,7 +44,7 @@ AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds (sklearn's
 `average_precision_score`), averaged over the tasks with both a positive and
 a negative valid label; 'loss' is the mean over valid labels, as ogbg's.
 
-Calibration (issue 12; `localperf/lab/calibration.py` states the checks):
+Calibration (`localperf/lab/calibration.py` states the checks):
 reference point 4 of `submissions/nadamw/tuning_search_space.json`
 (learning_rate 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3
 steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label
@@ -73,7 +73,7 @@ first meet 0.761 at 0.68, 0.36, 0.64, never, 0.70 of `step_hint`, median 0.68
 (paper's ogbg 0.56), and the cosine run took 100.7 s of CPU. The seeds' levels
 differ through the whole run by more than the curve rises between 0.4 and 0.8
 of `step_hint`; what was tried to close that gap, and failed, is in the
-README ("Calibration on one core").
+docs/analogues.md ("Calibration on one core").
 """
 
 import bisect

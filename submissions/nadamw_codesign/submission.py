@@ -1,4 +1,4 @@
-"""NadamW with its schedule and weight average designed together (issue 17).
+"""NadamW with its schedule and weight average designed together.
 
 AlgoPerf's NadamW baseline, trained from the raw weights, with an EMA of the
 weights whose window follows the learning rate, evaluated through
@@ -22,7 +22,7 @@ noise of large steps, standing in for the decay still to come; as the
 learning rate anneals, the window narrows to its floor (by default 0.5% of
 H, half the paper's 1%) and the average stops lagging the raw weights. The
 defaults are the winner of `python -m scripts.sweep_codesign` on the local
-analogues (README).
+analogues (docs/codesign.md).
 
 With `select_every_steps`, every that many updates `update_params` also
 scores the raw and the averaged weights on the batch it was handed (one
