@@ -1,4 +1,5 @@
-"""The benchmark command lines, on small models (their figures are in docs/memory_and_benchmarks.md)."""
+"""The benchmark command lines, on small models (their figures are in
+docs/memory_and_benchmarks.md)."""
 
 import re
 

@@ -213,8 +213,8 @@ def test_bad_flags_exit_2(capsys):
 # The checks each workload passes at the reference point over seeds 0-4, each
 # run in a process of its own on one core, as `scripts.calibrate` runs them
 # (`localperf.jobs`), so the verdicts are those it printed on 2026-12-04 on
-# any machine (docs/analogues.md, "Calibration on one core"). R6 holds on ctr_dlrm
-# only of these four; speed depends on the machine and is not pinned.
+# any machine (docs/analogues.md, "Calibration on one core"). R6 holds on
+# ctr_dlrm only of these four; speed depends on the machine and is not pinned.
 PASSING = {
     'ctr_dlrm': ('R1', 'R2', 'R3', 'R4', 'R5', 'R6'),
     'kspace_unet': ('R1', 'R2', 'R3', 'R4', 'R5'),
