@@ -9,7 +9,7 @@ The leaderboard (mlcommons/submissions_algorithms) takes a submission as
 DIR becomes that folder (`--ruleset` is an alias of `--tuning_ruleset`):
 
   __init__.py, submission.py   the submission's own folder
-  common.py, optim/, ...       every module of this package it imports,
+  common/, optim/, ...         every module of this package it imports,
                                transitively, at its path under submissions/
   tuning_search_space.json     external ruleset (the self-tuning point is the
                                submission's SELF_TUNING_HYPERPARAMETERS)

@@ -192,9 +192,12 @@ def test_lawa_folder_layout_and_info(tmp_path):
                 affiliations='Somewhere')
   files = sorted(str(p.relative_to(out)) for p in out.rglob('*')
                  if p.is_file())
-  assert {'__init__.py', 'submission.py', 'common.py', 'optim/__init__.py',
-          'optim/averaging.py', 'nadamw/__init__.py', 'nadamw/submission.py',
-          'tuning_search_space.json', 'submission_info.yml'} <= set(files)
+  assert {'__init__.py', 'submission.py', 'common/__init__.py',
+          'common/api.py', 'common/eval_params.py', 'common/host_lawa.py',
+          'common/hyperparameters.py', 'common/train_step.py',
+          'optim/__init__.py', 'optim/averaging.py', 'nadamw/__init__.py',
+          'nadamw/submission.py', 'tuning_search_space.json',
+          'submission_info.yml'} <= set(files)
   assert 'requirements.txt' not in files
   with open(os.path.join(REPO, 'submissions', 'nadamw_lawa',
                          'tuning_search_space.json'), encoding='utf-8') as f:
