@@ -9,22 +9,23 @@ whichever weights the submission wants evaluated (raw, averaged, or
 schedule-free's `x`), which the runner then keeps until the next update.
 """
 
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple,
+                    Optional, Tuple)
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from submissions import optim
-from submissions.common.eval_params import _track_loss_gap
+from submissions.common.eval_params import track_loss_gap
 from submissions.common.eval_params import raw_params
 from submissions.common.eval_params import Select
 from submissions.common.eval_params import selected_params
-from submissions.common.host_lawa import _host_lawa_step
-from submissions.common.host_lawa import _joined
+from submissions.common.host_lawa import host_lawa_step
+from submissions.common.host_lawa import joined
 from submissions.common.host_lawa import HostLawa
-from submissions.common.train_step import _make_train_step
-from submissions.common.train_step import _shardings
+from submissions.common.train_step import make_train_step
+from submissions.common.train_step import shardings
 from submissions.common.train_step import make_batch_loss
 from submissions.common.train_step import spec
 from submissions.common.train_step import TrainState
@@ -84,7 +85,7 @@ def init_optimizer_state(
   `select_every_steps`, the eval weights follow the training-batch loss
   rule (`selected_params`; the optimizer's average must be on the device).
   """
-  replicated, _ = _shardings()
+  replicated, _ = shardings()
   opt_state = jax.jit(optimizer.init, out_shardings=replicated)(model_params)
   select, loss_gap = None, None
   if select_every_steps is not None:
@@ -92,7 +93,7 @@ def init_optimizer_state(
     eval_params = selected_params
     loss_gap = jax.device_put(jnp.zeros([], jnp.float32), replicated)
   static = Static(
-      train_step=_make_train_step(workload, optimizer, hparams),
+      train_step=make_train_step(workload, optimizer, hparams),
       eval_params=eval_params,
       host_lawa=host_lawa,
       select=select)
@@ -121,13 +122,13 @@ def update_params(
   del train_state
   state, static = optimizer_state
   if static.select is not None and global_step % static.select.every_steps == 0:
-    state = _track_loss_gap(state, static.select, model_state, batch, rng)
+    state = track_loss_gap(state, static.select, model_state, batch, rng)
   on_device, model_state, loss, grad_norm = static.train_step(
       model_state, TrainState(state.params, state.opt_state), batch, rng)
   state = state._replace(params=on_device.params,
                          opt_state=on_device.opt_state)
   if static.host_lawa is not None:
-    state = _host_lawa_step(state, static.host_lawa)
+    state = host_lawa_step(state, static.host_lawa)
   if global_step % _LOG_EVERY_STEPS == 0 and workload.metrics_logger is not None:
     workload.metrics_logger.append_scalar_metrics(
         {'loss': loss.item(), 'grad_norm': grad_norm.item()}, global_step)
@@ -154,7 +155,7 @@ def prepare_for_eval(
   del workload, current_param_container, current_params_types
   del hyperparameters, loss_type, eval_results, global_step, rng
   state, static = optimizer_state
-  state = _joined(state)
+  state = joined(state)
   params = static.eval_params(state)
   if state.loss_gap is not None:
     state = state._replace(loss_gap=jax.device_put(

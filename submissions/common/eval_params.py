@@ -54,8 +54,8 @@ def selected_params(state: TrainState) -> optax.Params:
   return averaged_params(state)
 
 
-def _track_loss_gap(state: TrainState, select: Select, model_state,
-                    batch, rng) -> TrainState:
+def track_loss_gap(state: TrainState, select: Select, model_state,
+                   batch, rng) -> TrainState:
   """`loss_gap += loss(average) - loss(raw)` on `batch`, on the device.
 
   Adds 0 before the average is ready. The float32 average is scored as it

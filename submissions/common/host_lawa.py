@@ -33,7 +33,7 @@ def _host_worker() -> concurrent.futures.ThreadPoolExecutor:
       max_workers=1, thread_name_prefix='lawa_host')
 
 
-def _joined(state: TrainState) -> TrainState:
+def joined(state: TrainState) -> TrainState:
   """`state` once its snapshot in flight, if any, is on the host queue."""
   if state.host_pending is None:
     return state
@@ -42,7 +42,7 @@ def _joined(state: TrainState) -> TrainState:
                         host_pending=None)
 
 
-def _host_lawa_step(state: TrainState, rule: HostLawa) -> TrainState:
+def host_lawa_step(state: TrainState, rule: HostLawa) -> TrainState:
   """Counts a finished update; on a snapshot step, queues its weights.
 
   The weights are copied on their devices (the next step donates them) and
@@ -52,7 +52,7 @@ def _host_lawa_step(state: TrainState, rule: HostLawa) -> TrainState:
   if not optim.lawa_host_takes_snapshot(state.host, rule.every_k,
                                         rule.start_step):
     return state._replace(host=optim.lawa_host_count(state.host))
-  state = _joined(state)
+  state = joined(state)
   snapshot = jax.tree_util.tree_map(
       lambda p: jax.device_put(p, p.sharding, may_alias=False), state.params)
   for leaf in jax.tree_util.tree_leaves(snapshot):

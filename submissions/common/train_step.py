@@ -34,16 +34,16 @@ class TrainState(NamedTuple):
   host_pending: Optional[concurrent.futures.Future] = None
 
 
-def _shardings() -> Tuple[NamedSharding, NamedSharding]:
+def shardings() -> Tuple[NamedSharding, NamedSharding]:
   """(replicated, batch-sharded) over all devices, as AlgoPerf lays them out."""
   mesh = Mesh(jax.devices(), ('batch',))
   return NamedSharding(mesh, PartitionSpec()), NamedSharding(
       mesh, PartitionSpec('batch'))
 
 
-def _make_train_step(workload: spec.Workload,
-                     optimizer: optax.GradientTransformation,
-                     hparams: Mapping[str, Optional[float]]) -> Callable:
+def make_train_step(workload: spec.Workload,
+                    optimizer: optax.GradientTransformation,
+                    hparams: Mapping[str, Optional[float]]) -> Callable:
   """One jitted step of AlgoPerf's baseline, training `TrainState.params`.
 
   As in the baseline, `grad_clip`, `label_smoothing` and `dropout_rate` enter
@@ -81,7 +81,7 @@ def _make_train_step(workload: spec.Workload,
     params = optax.apply_updates(state.params, updates)
     return TrainState(params, opt_state), new_model_state, loss, grad_norm
 
-  replicated, batch_sharded = _shardings()
+  replicated, batch_sharded = shardings()
   jitted = jax.jit(
       train_step,
       in_shardings=(replicated, replicated, batch_sharded, replicated,
@@ -111,7 +111,7 @@ def make_batch_loss(workload: spec.Workload) -> Callable:
         mask_batch=batch.get('weights'), label_smoothing=0.0)
     return losses['summed'] / losses['n_valid_examples']
 
-  replicated, batch_sharded = _shardings()
+  replicated, batch_sharded = shardings()
   return jax.jit(batch_loss,
                  in_shardings=(replicated, replicated, batch_sharded,
                                replicated),
