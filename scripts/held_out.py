@@ -7,7 +7,8 @@ evaluated at 0.25-1.0 of step_hint, and cosines ending at 0.5 and 0.75 of
 step_hint, evaluated at their end. Prints, per workload, medians over the
 seeds of what the paper found and the calibration never fitted
 (localperf/lab/held_out.py): the constant run's average against the cosine,
-and the share of a shorter decay's gain that the long run's EMA recovers.
+and the share of a shorter decay's gain that the long run's EMA recovers;
+writes each seed's figures to <output_dir>/<workload>.json.
 
   python -m scripts.held_out --workloads=ctr_dlrm,kspace_unet
   python -m scripts.held_out --workloads=paper_seven --rng_seeds=0,1,2
@@ -16,7 +17,8 @@ Every run trains in a process of its own on one core, `--jobs` at once, so
 the figures are the same on any machine and load.
 """
 
-import functools
+import json
+import pathlib
 import sys
 from typing import List, Optional
 
@@ -38,7 +40,21 @@ flags.DEFINE_integer('nu', calibration.PAPER_EVERY_STEPS,
                      "The averagers' snapshot period in the counterpart's "
                      "steps, scaled to the analogue's step_hint.",
                      flag_values=FLAGS)
+flags.DEFINE_string('output_dir', 'experiments/held_out',
+                    "Where each workload's per-seed figures go (JSON).",
+                    flag_values=FLAGS)
 jobs.define_jobs_flag(FLAGS)
+
+
+def write_figures(path: pathlib.Path,
+                  figures: List[held_out.Seed]) -> pathlib.Path:
+  """The per-seed figures as JSON (fractions of step_hint as keys)."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(
+      [dict(s._asdict(), at_fraction={str(f): v for f, v in
+                                      s.at_fraction.items()})
+       for s in figures], indent=1))
+  return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,8 +89,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             cosine, constant, dict(zip(held_out.SHORT_FRACTIONS, shorts)),
             workload.step_hint))
       print(held_out.format_table(name, figures,
-                                  workload.minimize_target_metric),
-            flush=True)
+                                  workload.minimize_target_metric))
+      path = write_figures(pathlib.Path(FLAGS.output_dir) / f'{name}.json',
+                           figures)
+      print(f'  figures: {path}', flush=True)
   except KeyboardInterrupt:
     return cli.interrupted('the tables above are kept; rerun the rest with '
                            'their --workloads.')

@@ -143,9 +143,11 @@ def format_table(workload_name: str, seeds: Sequence[Seed],
     rows = [s.at_fraction[f] for s in seeds]
     share = [recovered(r['raw'], r['ema'], r['short'], minimize)
              for r in rows]
-    lines.append(
+    lines += [
         f'  at {f:g} H: cosine raw {spread([r["raw"] for r in rows])}, '
         f'cosine EMA {spread([r["ema"] for r in rows])}, cosine ending '
-        f'there {spread([r["short"] for r in rows])}; EMA recovers '
-        f'{spread(share)} of the short decay\'s gain (paper: tracks it)')
+        f'there {spread([r["short"] for r in rows])}',
+        f'    the cosine ending there beats the long one at '
+        f'{sum(not np.isnan(x) for x in share)}/{len(seeds)} seeds; there '
+        f'the EMA recovers {spread(share)} of its gain (paper: tracks it)']
   return '\n'.join(lines)
