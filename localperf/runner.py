@@ -43,7 +43,8 @@ import os
 import sys
 import time
 import types
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple, Optional,
+                    Tuple)
 
 import jax
 
@@ -277,6 +278,21 @@ def _new_train_state() -> Dict[str, Any]:
   }
 
 
+class _Trial(NamedTuple):
+  """What the phases of one `train_once` run share; none of it changes."""
+  workload: spec.Workload
+  submission: Submission
+  hyperparameters: Any
+  settings: TrialSettings
+  global_eval_batch_size: int
+  budget_sec: float
+  log_dir: Optional[str]
+  metrics_logger: Optional[logs.MetricsLogger]
+  clock: Clock
+  progress: Optional[Callable[[str], None]]
+  needs_train_state: bool  # Whether `update_params` takes `train_state`.
+
+
 def train_once(workload: spec.Workload, submission: Submission,
                hyperparameters: Any, rng: spec.RandomState,
                rng_seed: Optional[int], *, global_batch_size: int,
@@ -299,140 +315,186 @@ def train_once(workload: spec.Workload, submission: Submission,
   model_params, model_state = workload.init_model_fn(model_init_rng)
   optimizer_state = submission.init_optimizer_state(
       workload, model_params, model_state, hyperparameters, opt_init_rng)
-  needs_train_state = ('train_state' in
-                       inspect.signature(submission.update_params).parameters)
-
   run = checkpoints.TrainingSnapshot(
       optimizer_state, model_params, model_state, _new_train_state(),
       eval_results=[], global_step=0, preemption_count=0)
   metrics_logger = None
   if log_dir is not None:
-    run = checkpoints.maybe_restore_checkpoint(run, log_dir)
-    logs.roll_back(log_dir, run.global_step)
-    for _ in range(run.global_step):  # Resume where the data stream was.
-      next(input_queue)
-    logs.write_json(
-        os.path.join(log_dir, f'meta_data_{run.preemption_count}.json'),
-        logs.meta_data(workload, rng_seed))
-    logs.write_json(
-        os.path.join(log_dir, f'flags_{run.preemption_count}.json'),
-        dict(settings.flags))
+    run = _resume(run, input_queue, workload, rng_seed, settings, log_dir)
     metrics_logger = logs.MetricsLogger(log_dir)
-  (optimizer_state, model_params, model_state, train_state, eval_results,
-   global_step, preemption_count) = run
+  needs_train_state = ('train_state' in
+                       inspect.signature(submission.update_params).parameters)
+  trial = _Trial(workload, submission, hyperparameters, settings,
+                 global_eval_batch_size, budget_sec, log_dir, metrics_logger,
+                 clock, progress, needs_train_state)
 
-  diverged = None
-  global_start_time = clock()
-  train_state['last_step_end_time'] = global_start_time
-  goals_reached = (train_state['validation_goal_reached'] and
-                   train_state['test_goal_reached'])
-  while (train_state['is_time_remaining'] and not goals_reached and
-         not train_state['training_complete']):
-    step_rng = jax.random.fold_in(rng, global_step)
+  train_state = run.train_state
+  global_start_time = train_state['last_step_end_time'] = clock()
+  while _keep_training(train_state):
+    step_rng = jax.random.fold_in(rng, run.global_step)
     data_select_rng, update_rng, prep_eval_rng, eval_rng = jax.random.split(
         step_rng, 4)
-
-    batch = submission.data_selection(
-        workload, input_queue, optimizer_state, model_params, model_state,
-        hyperparameters, global_step, data_select_rng)
-    try:
-      optimizer_state, model_params, model_state = submission.update_params(
-          workload=workload, current_param_container=model_params,
-          current_params_types=workload.model_params_types,
-          model_state=model_state, hyperparameters=hyperparameters,
-          batch=batch, loss_type=workload.loss_type,
-          optimizer_state=optimizer_state, eval_results=eval_results,
-          global_step=global_step, rng=update_rng,
-          **({'train_state': types.MappingProxyType(train_state)}
-             if needs_train_state else {}))
-    except spec.TrainingCompleteError:
-      train_state['training_complete'] = True
-    del batch
-    global_step += 1
-    if max_steps_reached(global_step, settings.max_global_steps):
-      train_state['training_complete'] = True
+    run = _train_step(trial, run, input_queue, data_select_rng, update_rng)
     train_step_end_time = clock()
     train_state['accumulated_submission_time'] += (
         train_step_end_time - train_state['last_step_end_time'])
-
-    if eval_due(global_step, train_step_end_time, train_state,
+    if eval_due(run.global_step, train_step_end_time, train_state,
                 workload.eval_period_time_sec, settings.eval_every_n_steps):
-      prepare_start_time = clock()
-      if submission.prepare_for_eval is not None:
-        optimizer_state, model_params, model_state = (
-            submission.prepare_for_eval(
-                workload=workload, current_param_container=model_params,
-                current_params_types=workload.model_params_types,
-                model_state=model_state, hyperparameters=hyperparameters,
-                loss_type=workload.loss_type,
-                optimizer_state=optimizer_state, eval_results=eval_results,
-                global_step=global_step, rng=prep_eval_rng))
-      jax.block_until_ready(model_params)
-      train_state['accumulated_submission_time'] += (
-          clock() - prepare_start_time)
-      train_state['is_time_remaining'] = (
-          train_state['accumulated_submission_time'] < budget_sec)
-
+      run = _prepare_for_eval(trial, run, prep_eval_rng)
       if train_state['is_time_remaining']:
-        eval_start_time = clock()
-        latest_eval_result = workload.eval_model(
-            global_eval_batch_size, model_params, model_state, eval_rng,
-            settings.data_dir, None, global_step)
-        train_state['validation_goal_reached'] = (
-            workload.has_reached_validation_target(latest_eval_result) or
-            train_state['validation_goal_reached'])
-        train_state['test_goal_reached'] = (
-            workload.has_reached_test_target(latest_eval_result) or
-            train_state['test_goal_reached'])
-        goals_reached = (train_state['validation_goal_reached'] and
-                         train_state['test_goal_reached'])
-        diverged = non_finite_metrics(latest_eval_result, global_step)
-        if diverged:
-          train_state['training_complete'] = True
-        eval_end_time = clock()
-        train_state['last_eval_time'] = eval_end_time
-        train_state['accumulated_eval_time'] += eval_end_time - eval_start_time
-        latest_eval_result.update({
-            'score': train_state['accumulated_submission_time'],
-            'total_duration': eval_end_time - global_start_time,
-            'accumulated_submission_time':
-                train_state['accumulated_submission_time'],
-            'accumulated_eval_time': train_state['accumulated_eval_time'],
-            'accumulated_logging_time':
-                train_state['accumulated_logging_time'],
-        })
-        eval_results.append((global_step, latest_eval_result))
-
-        logging_start_time = clock()
-        if metrics_logger is not None:
-          metrics_logger.append_scalar_metrics(
-              latest_eval_result, global_step=global_step,
-              preemption_count=preemption_count, is_eval=True)
-          if settings.save_checkpoints:
-            checkpoints.save_checkpoint(checkpoints.TrainingSnapshot(
-                optimizer_state, model_params, model_state, train_state,
-                eval_results, global_step, preemption_count), log_dir)
-        train_state['accumulated_logging_time'] += (
-            clock() - logging_start_time)
-        if progress is not None:
-          progress(progress_line(workload, global_step, train_state,
-                                 latest_eval_result, budget_sec))
-        if diverged:
-          print(f'Stopping the trial: {diverged}; logs so far are kept'
-                f'{" in " + log_dir if log_dir else ""}.', file=sys.stderr)
-
+        run = _eval_and_checkpoint(trial, run, eval_rng, global_start_time)
     train_state['last_step_end_time'] = clock()
+  return _end_trial(trial, run)
 
-  if metrics_logger is not None:
-    metrics_logger.append_scalar_metrics(
-        {'score': train_state['accumulated_submission_time']},
-        global_step=global_step, preemption_count=preemption_count)
-    if settings.save_checkpoints:
-      checkpoints.save_checkpoint(checkpoints.TrainingSnapshot(
-          optimizer_state, model_params, model_state, train_state,
-          eval_results, global_step, preemption_count), log_dir)
-  return (train_state['accumulated_submission_time'],
-          {'eval_results': eval_results, 'global_step': global_step})
+
+def _resume(run: checkpoints.TrainingSnapshot, input_queue: Iterator[Any],
+            workload: spec.Workload, rng_seed: Optional[int],
+            settings: TrialSettings, log_dir: str
+            ) -> checkpoints.TrainingSnapshot:
+  """`run` from the newest checkpoint in `log_dir`, if any, with the CSV logs
+  and the data stream rewound to it; writes this start's meta data and flags."""
+  run = checkpoints.maybe_restore_checkpoint(run, log_dir)
+  logs.roll_back(log_dir, run.global_step)
+  for _ in range(run.global_step):  # Resume where the data stream was.
+    next(input_queue)
+  logs.write_json(
+      os.path.join(log_dir, f'meta_data_{run.preemption_count}.json'),
+      logs.meta_data(workload, rng_seed))
+  logs.write_json(
+      os.path.join(log_dir, f'flags_{run.preemption_count}.json'),
+      dict(settings.flags))
+  return run
+
+
+def _keep_training(train_state: Dict[str, Any]) -> bool:
+  """AlgoPerf's loop condition: time left, targets not all met, not complete."""
+  goals_reached = (train_state['validation_goal_reached'] and
+                   train_state['test_goal_reached'])
+  return (train_state['is_time_remaining'] and not goals_reached and
+          not train_state['training_complete'])
+
+
+def _train_step(trial: _Trial, run: checkpoints.TrainingSnapshot,
+                input_queue: Iterator[Any], data_select_rng: spec.RandomState,
+                update_rng: spec.RandomState) -> checkpoints.TrainingSnapshot:
+  """`data_selection` and `update_params` (timed by the caller); counts the
+  step and marks training complete on `TrainingCompleteError` or the cap."""
+  submission, workload, train_state = (trial.submission, trial.workload,
+                                       run.train_state)
+  batch = submission.data_selection(
+      workload, input_queue, run.optimizer_state, run.model_params,
+      run.model_state, trial.hyperparameters, run.global_step,
+      data_select_rng)
+  try:
+    optimizer_state, model_params, model_state = submission.update_params(
+        workload=workload, current_param_container=run.model_params,
+        current_params_types=workload.model_params_types,
+        model_state=run.model_state, hyperparameters=trial.hyperparameters,
+        batch=batch, loss_type=workload.loss_type,
+        optimizer_state=run.optimizer_state, eval_results=run.eval_results,
+        global_step=run.global_step, rng=update_rng,
+        **({'train_state': types.MappingProxyType(train_state)}
+           if trial.needs_train_state else {}))
+    run = run._replace(optimizer_state=optimizer_state,
+                       model_params=model_params, model_state=model_state)
+  except spec.TrainingCompleteError:
+    train_state['training_complete'] = True
+  run = run._replace(global_step=run.global_step + 1)
+  if max_steps_reached(run.global_step, trial.settings.max_global_steps):
+    train_state['training_complete'] = True
+  return run
+
+
+def _prepare_for_eval(trial: _Trial, run: checkpoints.TrainingSnapshot,
+                      rng: spec.RandomState) -> checkpoints.TrainingSnapshot:
+  """Timed `prepare_for_eval` (to the params it returns being ready); then
+  whether the submission time is still within the budget."""
+  train_state = run.train_state
+  prepare_start_time = trial.clock()
+  if trial.submission.prepare_for_eval is not None:
+    optimizer_state, model_params, model_state = (
+        trial.submission.prepare_for_eval(
+            workload=trial.workload, current_param_container=run.model_params,
+            current_params_types=trial.workload.model_params_types,
+            model_state=run.model_state,
+            hyperparameters=trial.hyperparameters,
+            loss_type=trial.workload.loss_type,
+            optimizer_state=run.optimizer_state,
+            eval_results=run.eval_results, global_step=run.global_step,
+            rng=rng))
+    run = run._replace(optimizer_state=optimizer_state,
+                       model_params=model_params, model_state=model_state)
+  jax.block_until_ready(run.model_params)
+  train_state['accumulated_submission_time'] += (
+      trial.clock() - prepare_start_time)
+  train_state['is_time_remaining'] = (
+      train_state['accumulated_submission_time'] < trial.budget_sec)
+  return run
+
+
+def _eval_and_checkpoint(trial: _Trial, run: checkpoints.TrainingSnapshot,
+                         rng: spec.RandomState, global_start_time: float
+                         ) -> checkpoints.TrainingSnapshot:
+  """Untimed eval, its CSV rows, a checkpoint and the progress line; a NaN or
+  infinite metric marks training complete."""
+  workload, train_state, clock = trial.workload, run.train_state, trial.clock
+  eval_start_time = clock()
+  latest_eval_result = workload.eval_model(
+      trial.global_eval_batch_size, run.model_params, run.model_state, rng,
+      trial.settings.data_dir, None, run.global_step)
+  train_state['validation_goal_reached'] = (
+      workload.has_reached_validation_target(latest_eval_result) or
+      train_state['validation_goal_reached'])
+  train_state['test_goal_reached'] = (
+      workload.has_reached_test_target(latest_eval_result) or
+      train_state['test_goal_reached'])
+  diverged = non_finite_metrics(latest_eval_result, run.global_step)
+  if diverged:
+    train_state['training_complete'] = True
+  eval_end_time = clock()
+  train_state['last_eval_time'] = eval_end_time
+  train_state['accumulated_eval_time'] += eval_end_time - eval_start_time
+  latest_eval_result.update({
+      'score': train_state['accumulated_submission_time'],
+      'total_duration': eval_end_time - global_start_time,
+      'accumulated_submission_time':
+          train_state['accumulated_submission_time'],
+      'accumulated_eval_time': train_state['accumulated_eval_time'],
+      'accumulated_logging_time': train_state['accumulated_logging_time'],
+  })
+  run.eval_results.append((run.global_step, latest_eval_result))
+
+  logging_start_time = clock()
+  if trial.metrics_logger is not None:
+    trial.metrics_logger.append_scalar_metrics(
+        latest_eval_result, global_step=run.global_step,
+        preemption_count=run.preemption_count, is_eval=True)
+    if trial.settings.save_checkpoints:
+      checkpoints.save_checkpoint(run, trial.log_dir)
+  train_state['accumulated_logging_time'] += clock() - logging_start_time
+  if trial.progress is not None:
+    trial.progress(progress_line(workload, run.global_step, train_state,
+                                 latest_eval_result, trial.budget_sec))
+  if diverged:
+    print(f'Stopping the trial: {diverged}; logs so far are kept'
+          f'{" in " + trial.log_dir if trial.log_dir else ""}.',
+          file=sys.stderr)
+  return run
+
+
+def _end_trial(trial: _Trial, run: checkpoints.TrainingSnapshot
+               ) -> Tuple[float, Dict[str, Any]]:
+  """Logs the score and saves the last checkpoint; returns `train_once`'s
+  (submission time, {eval_results, global_step})."""
+  score = run.train_state['accumulated_submission_time']
+  if trial.metrics_logger is not None:
+    trial.metrics_logger.append_scalar_metrics(
+        {'score': score}, global_step=run.global_step,
+        preemption_count=run.preemption_count)
+    if trial.settings.save_checkpoints:
+      checkpoints.save_checkpoint(run, trial.log_dir)
+  return score, {'eval_results': run.eval_results,
+                 'global_step': run.global_step}
 
 
 def non_finite_metrics(eval_result: Dict[str, Any],
