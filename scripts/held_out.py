@@ -23,7 +23,6 @@ import sys
 from typing import List, Optional
 
 from absl import flags
-from absl import logging
 
 from localperf import cli
 from localperf import jobs
@@ -96,7 +95,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   except KeyboardInterrupt:
     return cli.interrupted('the tables above are kept; rerun the rest with '
                            'their --workloads.')
-  logging.info('held-out checks done')
   return 0
 
 

@@ -29,7 +29,7 @@ from localperf.lab import calibration
 from submissions import optim
 
 SHORT_FRACTIONS = (0.5, 0.75)
-EVAL_FRACTIONS = (0.5, 0.75, 1.0)  # Where the long runs are evaluated.
+EVAL_FRACTIONS = (0.5, 0.75, 1.0)  # Where the figures read the long runs.
 # Counterparts whose constant-LR average reached the cosine in the paper.
 PAPER_CONSTANT_REACHES_COSINE = ('ctr_dlrm', 'molgraph_gnn')
 
@@ -53,11 +53,10 @@ def eval_steps(step_hint: int) -> List[int]:
 def train(workload_name: str, *, kind: str, rng_seed: int,
           nu: int = calibration.PAPER_EVERY_STEPS) -> calibration.Run:
   """One held-out run: `kind` is 'cosine' or 'constant' (with the averagers,
-  evaluated at `EVAL_FRACTIONS`), or 'short_<f>' (raw, evaluated at its end,
-  f H)."""
+  evaluated every 0.25 H), or 'short_<f>' (raw, evaluated at its end, f H)."""
   step_hint = workload_registry.get_workload(workload_name).step_hint
   averagers_fn = lambda schedule, hparams, step_hint: (
-      calibration._paper_averagers(workload_name, nu))  # pylint: disable=protected-access
+      calibration.paper_averagers(workload_name, nu))
   if kind.startswith('short_'):
     fraction = float(kind[len('short_'):])
     end = round(fraction * step_hint)
@@ -68,7 +67,7 @@ def train(workload_name: str, *, kind: str, rng_seed: int,
   every = eval_steps(step_hint)[0] // 2  # 0.25 H: evals at 0.25-1.0 H.
   return calibration.train_trajectory(
       workload_name, schedule_fn=functools.partial(
-          calibration._schedule, constant=kind == 'constant'),  # pylint: disable=protected-access
+          calibration.reference_schedule, constant=kind == 'constant'),
       averagers_fn=averagers_fn, eval_every=every, rng_seed=rng_seed,
       label=kind)
 
@@ -130,12 +129,13 @@ def format_table(workload_name: str, seeds: Sequence[Seed],
                 for s in seeds)
   expected = ('reaches' if workload_name in PAPER_CONSTANT_REACHES_COSINE
               else 'falls short of')
+  constant = {name: spread([s.constant_end[name] for s in seeds])
+              for name in ('raw', 'ema', 'lawa')}
   lines = [
       f'{workload_name}: {len(seeds)} seed(s), medians (min-max)',
-      f'  constant LR at H: raw {spread([s.constant_end["raw"] for s in seeds])}'
-      f', EMA {spread([s.constant_end["ema"] for s in seeds])}'
-      f', LAWA {spread([s.constant_end["lawa"] for s in seeds])}'
-      f'; cosine raw {spread([s.cosine_end for s in seeds])}',
+      f'  constant LR at H: raw {constant["raw"]}, EMA {constant["ema"]}, '
+      f'LAWA {constant["lawa"]}; cosine raw '
+      f'{spread([s.cosine_end for s in seeds])}',
       f'    EMA beats constant raw at {gains}/{len(seeds)} seeds, reaches the '
       f'cosine at {reaches}/{len(seeds)} (paper: gains, {expected} the '
       f'cosine)']
