@@ -77,13 +77,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   cores = jobs.pin_this_process()
   calls = [c for name in names for c in held_out.runs(name, seeds, FLAGS.nu)]
   results = jobs.run(held_out.train, calls, jobs=FLAGS.jobs, cores=cores)
-  per_seed = len(calls) // (len(names) * len(seeds))
   try:
     for name in names:
       workload = workload_registry.get_workload(name)
       figures = []
       for _ in seeds:
-        cosine, constant, *shorts = [next(results) for _ in range(per_seed)]
+        cosine, constant, *shorts = [next(results) for _ in held_out.KINDS]
         figures.append(held_out.seed_figures(
             cosine, constant, dict(zip(held_out.SHORT_FRACTIONS, shorts)),
             workload.step_hint))

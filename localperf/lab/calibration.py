@@ -384,16 +384,16 @@ class Run(NamedTuple):
   cpu_seconds: float  # CPU time of this process over the same.
 
 
-def reference_schedule(hparams: Dict[str, float], step_hint: int,
-                       constant: bool) -> optax.Schedule:
+def _schedule(hparams: Dict[str, float], step_hint: int,
+              constant: bool) -> optax.Schedule:
   """The baseline's warmup-cosine schedule, or warmup then constant."""
   make = optim.warmup_constant if constant else optim.warmup_cosine_decay
   return make(peak_value=hparams['learning_rate'], step_hint=step_hint,
               warmup_factor=hparams['warmup_factor'])
 
 
-def paper_averagers(workload_name: str, nu: int
-                    ) -> Dict[str, optax.GradientTransformation]:
+def _paper_averagers(workload_name: str, nu: int
+                     ) -> Dict[str, optax.GradientTransformation]:
   """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every `nu`
   counterpart steps (`workloads.in_analogue_steps`), as the paper's runs
   averaged."""
@@ -513,17 +513,17 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
           nu: int = PAPER_EVERY_STEPS, log=None) -> Run:
   """NadamW at the reference point for `num_steps` (default step_hint).
 
-  Cosine (`submissions/nadamw`) or warmup-constant schedule. With `average`
-  and not `constant`, the paper's EMA and LAWA ride along ('ema', 'lawa'),
-  a snapshot every `nu` counterpart steps.
+  Cosine (`submissions/nadamw`) or warmup-constant schedule. With `average`,
+  the paper's EMA and LAWA ride along ('ema', 'lawa'), a snapshot every `nu`
+  counterpart steps.
   """
   averagers_fn = None
-  if average and not constant:
-    averagers_fn = lambda schedule, hparams, step_hint: paper_averagers(
+  if average:
+    averagers_fn = lambda schedule, hparams, step_hint: _paper_averagers(
         workload_name, nu)
   return train_trajectory(
       workload_name,
-      schedule_fn=functools.partial(reference_schedule, constant=constant),
+      schedule_fn=functools.partial(_schedule, constant=constant),
       averagers_fn=averagers_fn, eval_every=eval_every, num_steps=num_steps,
       rng_seed=rng_seed, test=test,
       label='constant' if constant else 'cosine', log=log)
@@ -574,7 +574,8 @@ def calibration_runs(workload_name: str, *, eval_every_fraction: float,
   calls = [dict(common_args, constant=False, rng_seed=seed, test=test, nu=nu)
            for seed in rng_seeds]
   if constant_run:
-    calls.append(dict(common_args, constant=True, rng_seed=rng_seeds[0]))
+    calls.append(dict(common_args, constant=True, rng_seed=rng_seeds[0],
+                      average=False))
   return calls
 
 

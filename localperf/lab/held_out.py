@@ -29,6 +29,8 @@ from localperf.lab import calibration
 from submissions import optim
 
 SHORT_FRACTIONS = (0.5, 0.75)
+# A seed's runs, in order: `train`'s kinds.
+KINDS = ('cosine', 'constant') + tuple(f'short_{f}' for f in SHORT_FRACTIONS)
 EVAL_FRACTIONS = (0.5, 0.75, 1.0)  # Where the figures read the long runs.
 # Counterparts whose constant-LR average reached the cosine in the paper.
 PAPER_CONSTANT_REACHES_COSINE = ('ctr_dlrm', 'molgraph_gnn')
@@ -52,11 +54,10 @@ def eval_steps(step_hint: int) -> List[int]:
 
 def train(workload_name: str, *, kind: str, rng_seed: int,
           nu: int = calibration.PAPER_EVERY_STEPS) -> calibration.Run:
-  """One held-out run: `kind` is 'cosine' or 'constant' (with the averagers,
-  evaluated every 0.25 H), or 'short_<f>' (raw, evaluated at its end, f H)."""
+  """One held-out run: `kind` is 'cosine' or 'constant' (`calibration.train`
+  with the averagers, evaluated every 0.25 H), or 'short_<f>' (raw, evaluated
+  at its end, f H)."""
   step_hint = workload_registry.get_workload(workload_name).step_hint
-  averagers_fn = lambda schedule, hparams, step_hint: (
-      calibration.paper_averagers(workload_name, nu))
   if kind.startswith('short_'):
     fraction = float(kind[len('short_'):])
     end = round(fraction * step_hint)
@@ -65,19 +66,15 @@ def train(workload_name: str, *, kind: str, rng_seed: int,
             _short_cosine, fraction=fraction),
         eval_every=end, num_steps=end, rng_seed=rng_seed, label=kind)
   every = eval_steps(step_hint)[0] // 2  # 0.25 H: evals at 0.25-1.0 H.
-  return calibration.train_trajectory(
-      workload_name, schedule_fn=functools.partial(
-          calibration.reference_schedule, constant=kind == 'constant'),
-      averagers_fn=averagers_fn, eval_every=every, rng_seed=rng_seed,
-      label=kind)
+  return calibration.train(workload_name, constant=kind == 'constant',
+                           eval_every=every, rng_seed=rng_seed, nu=nu)
 
 
 def runs(workload_name: str, rng_seeds: Sequence[int],
          nu: int = calibration.PAPER_EVERY_STEPS) -> List[Dict]:
   """The `train` calls of one workload, seed by seed."""
-  kinds = ['cosine', 'constant'] + [f'short_{f}' for f in SHORT_FRACTIONS]
   return [dict(workload_name=workload_name, kind=kind, rng_seed=seed, nu=nu)
-          for seed in rng_seeds for kind in kinds]
+          for seed in rng_seeds for kind in KINDS]
 
 
 def recovered(raw: float, averaged: float, short: float,
