@@ -3,6 +3,7 @@
 import json
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -75,7 +76,8 @@ def test_averagers_ride_along_without_changing_the_trajectory():
   with_averagers = cal.train_trajectory(
       'ctr_dlrm', schedule_fn=sweep.SCHEDULES['cosine'],
       averagers_fn=lambda lr, hparams, hint: {
-          'ema_lr10': sweep.AVERAGERS['ema_lr10'](lr, hparams, hint)},
+          'ema_lr10': sweep.AVERAGERS['ema_lr10'](lr, hparams, hint,
+                                                    'ctr_dlrm')},
       eval_every=every, num_steps=steps, rng_seed=1, select_every=16)
   plain = cal.train(
       'ctr_dlrm', constant=False, eval_every=every, num_steps=steps,
@@ -88,6 +90,34 @@ def test_averagers_ride_along_without_changing_the_trajectory():
                               curves['raw'].values,
                               curves['ema_lr10'].values):
     assert picked in (raw, ema)
+
+
+@pytest.mark.parametrize('workload, every_k', [
+    ('ctr_dlrm', 18),  # round(64 x 3000 / 10666), criteo1tb's step_hint.
+    ('kspace_unet', 8),  # round(64 x 2400 / 18094), fastmri's.
+])
+@pytest.mark.parametrize('name', ['ema_nu64', 'lawa_nu64'])
+def test_paper_as_run_snapshots_every_64_counterpart_steps(workload, every_k,
+                                                           name):
+  """With theta_t = t, the average of theta_{t+1} at t = 0, k, 2k: the EMA
+  (decay 0.9, the first snapshot taken whole) or their mean (LAWA)."""
+  num_steps = 2 * every_k + 1
+  snapshots = np.arange(1.0, num_steps + 1)[::every_k]
+  ema = snapshots[0]
+  for theta in snapshots[1:]:
+    ema = 0.9 * ema + 0.1 * theta
+  averager = sweep.AVERAGERS[name](None, {}, 0, workload)
+  params = jnp.zeros(())
+  state = averager.init(params)
+  for _ in range(num_steps):
+    _, state = averager.update(jnp.ones(()), state, params)
+    params = params + 1.0
+  if name == 'ema_nu64':
+    np.testing.assert_allclose(state.ema, ema, rtol=1e-6)
+  else:
+    assert int(state.num_snapshots) == len(snapshots)
+    np.testing.assert_allclose(state.queue[:len(snapshots)].mean(),
+                               snapshots.mean(), rtol=1e-6)
 
 
 @pytest.mark.parametrize('flag,name', [

@@ -62,10 +62,10 @@ SCHEDULES: Dict[str, calibration.ScheduleFn] = {
 
 
 def paper_ema(schedule: optax.Schedule, hparams: Dict[str, float],
-              step_hint: int) -> optax.GradientTransformation:
-  """The paper's EMA: decay 0.9 over a window of 1% of step_hint
-  (nadamw_ema at its self-tuning defaults)."""
-  del schedule, hparams
+              step_hint: int, workload: str) -> optax.GradientTransformation:
+  """The paper's EMA as its summary states it: decay 0.9 over a window of 1%
+  of step_hint (nadamw_ema at its self-tuning defaults)."""
+  del schedule, hparams, workload
   defaults = nadamw_ema.SELF_TUNING_HYPERPARAMETERS
   return optim.ema_params(defaults['ema_decay'],
                           nadamw_ema.ema_every_k(defaults, step_hint))
@@ -75,7 +75,8 @@ def lr_following_ema(max_window_fraction: float):
   """`submissions/nadamw_codesign`'s EMA: a window of `max_window_fraction *
   step_hint * lr_t / peak`, at least 0.5% of step_hint."""
 
-  def make(schedule, hparams, step_hint):
+  def make(schedule, hparams, step_hint, workload):
+    del workload
     return codesign.lr_following_ema(
         {**hparams, 'ema_max_window_fraction': max_window_fraction,
          'ema_min_window_fraction': MIN_WINDOW_FRACTION,
@@ -85,8 +86,25 @@ def lr_following_ema(max_window_fraction: float):
   return make
 
 
+def paper_as_run(nu: int, averager: str):
+  """The paper's EMA (decay 0.9) or LAWA (L = 20) as its runs used them: a
+  snapshot every `nu` counterpart steps (`workloads.in_analogue_steps`)."""
+
+  def make(schedule, hparams, step_hint, workload):
+    del schedule, hparams, step_hint
+    every_k = workload_registry.in_analogue_steps(nu, workload)
+    if averager == 'ema':
+      return optim.ema_params(calibration.EMA_DECAY, every_k)
+    return optim.lawa_params(calibration.LAWA_QUEUE_LENGTH, every_k)
+
+  return make
+
+
+# (schedule, hparams, step_hint, workload name) -> an averager, by name.
 AVERAGERS = {
     'ema': paper_ema,
+    'ema_nu64': paper_as_run(64, 'ema'),
+    'lawa_nu64': paper_as_run(64, 'lawa'),
     'ema_lr5': lr_following_ema(0.05),
     'ema_lr10': lr_following_ema(0.10),
     'ema_lr20': lr_following_ema(0.20),
@@ -113,7 +131,8 @@ def run_trajectory(workload: str, schedule: str, seed: int,
   step_hint = workload_registry.get_workload(workload).step_hint
 
   def averagers_fn(lr, hparams, hint):
-    return {name: AVERAGERS[name](lr, hparams, hint) for name in averagers}
+    return {name: AVERAGERS[name](lr, hparams, hint, workload)
+            for name in averagers}
 
   run = calibration.train_trajectory(
       workload, schedule_fn=SCHEDULES[schedule], averagers_fn=averagers_fn,
