@@ -392,8 +392,8 @@ def _schedule(hparams: Dict[str, float], step_hint: int,
               warmup_factor=hparams['warmup_factor'])
 
 
-def _paper_averagers(workload_name: str, nu: int
-                     ) -> Dict[str, optax.GradientTransformation]:
+def paper_averagers(workload_name: str, nu: int
+                    ) -> Dict[str, optax.GradientTransformation]:
   """EMA (decay 0.9) and LAWA (L = 20) from step 0, a snapshot every `nu`
   counterpart steps (`workloads.in_analogue_steps`), as the paper's runs
   averaged."""
@@ -519,7 +519,7 @@ def train(workload_name: str, *, constant: bool, eval_every: int,
   """
   averagers_fn = None
   if average:
-    averagers_fn = lambda schedule, hparams, step_hint: _paper_averagers(
+    averagers_fn = lambda schedule, hparams, step_hint: paper_averagers(
         workload_name, nu)
   return train_trajectory(
       workload_name,

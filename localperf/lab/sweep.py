@@ -87,15 +87,13 @@ def lr_following_ema(max_window_fraction: float):
 
 
 def paper_as_run(nu: int, averager: str):
-  """The paper's EMA (decay 0.9) or LAWA (L = 20) as its runs used them: a
-  snapshot every `nu` counterpart steps (`workloads.in_analogue_steps`)."""
+  """The paper's 'ema' (decay 0.9) or 'lawa' (L = 20) as its runs used them
+  and the calibration measures them (`calibration.paper_averagers`): a
+  snapshot every `nu` counterpart steps."""
 
   def make(schedule, hparams, step_hint, workload):
     del schedule, hparams, step_hint
-    every_k = workload_registry.in_analogue_steps(nu, workload)
-    if averager == 'ema':
-      return optim.ema_params(calibration.EMA_DECAY, every_k)
-    return optim.lawa_params(calibration.LAWA_QUEUE_LENGTH, every_k)
+    return calibration.paper_averagers(workload, nu)[averager]
 
   return make
 
