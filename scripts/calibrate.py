@@ -22,9 +22,10 @@ and exits with status 1 if any check fails.
 Every run trains in a process of its own pinned to one core (one XLA
 thread; `localperf/jobs.py`), `--jobs` of them at once, so the same seeds
 give bit-identical curves and verdicts whatever the machine's load or core
-count. The speed check is on the run's CPU time, which with one thread
-counts no waiting for a core (it still grows, up to about 1.5x, on a busy
-machine); its wall time is printed beside it.
+count. The speed check is on the cosine runs' CPU time, which with one
+thread counts no waiting for a core (it still grows, up to about 1.5x, on a
+busy machine): the least over the seeds decides, the most and the wall
+times are printed beside it.
 `--noconstant_run`
 skips R1 and `--max_fraction` < 1 makes R1 and R2 partial: exploration only.
 """
