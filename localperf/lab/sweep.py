@@ -13,9 +13,10 @@ metric beats the workload's target (inf if none):
 
   ratio = s_candidate / s_nadamw
 
-and the summary is the median ratio over seeds with its min and max (nan
-where nadamw misses at that seed, as `scoring.Scores.paired_ratios`), and
-the mean over workloads of the medians.
+(`calibration.paired_ratio`: inf where only the candidate misses, 0 where
+only nadamw does, nan where both do, as `scoring.Scores.paired_ratios`),
+and the summary is the median ratio over the seeds where either met the
+target, with its min and max, and the mean over workloads of the medians.
 
 Curves are saved as JSON, one file per trajectory, so processes can split
 the work and `summarize` reads them back.
@@ -162,14 +163,6 @@ class Summary(NamedTuple):
   seeds: Dict[str, List[int]]  # workload -> seeds with a baseline.
 
 
-def paired_ratio(candidate: Optional[int], baseline: Optional[int]) -> float:
-  """s_candidate / s_nadamw; inf if only the candidate misses, nan if
-  nadamw misses."""
-  if baseline is None:
-    return math.nan
-  return math.inf if candidate is None else candidate / baseline
-
-
 def summarize(trajectories: Sequence[Trajectory]) -> Summary:
   """Ratios to the same seed's cosine raw run, for every candidate."""
   by_key = {(t.workload, t.schedule, t.seed): t for t in trajectories}
@@ -188,15 +181,15 @@ def summarize(trajectories: Sequence[Trajectory]) -> Summary:
     for name, curve in traj.curves.items():
       if name == 'test':
         continue
-      ratio = paired_ratio(calibration.first_met(curve, target, minimize),
-                           base_step)
+      ratio = calibration.paired_ratio(
+          calibration.first_met(curve, target, minimize), base_step)
       ratios.setdefault((schedule, name), {}).setdefault(
           workload, []).append(ratio)
   return Summary(ratios, seeds)
 
 
 def median_ratio(values: Sequence[float]) -> float:
-  """Median over the seeds where nadamw met the target (nan if none)."""
+  """Median over the seeds where either met the target (nan if none)."""
   kept = [v for v in values if not math.isnan(v)]
   return float(np.median(kept)) if kept else math.nan
 
@@ -204,7 +197,7 @@ def median_ratio(values: Sequence[float]) -> float:
 def median_ratios(summary: Summary, candidate: Tuple[str, str],
                   workloads: Sequence[str]) -> Dict[str, float]:
   """{workload: median ratio} of `candidate`, leaving out workloads where
-  it has no trajectory or nadamw met the target at no seed."""
+  it has no trajectory or no seed where either met the target."""
   out = {}
   for workload in workloads:
     median = median_ratio(summary.ratios[candidate].get(workload, []))
