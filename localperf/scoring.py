@@ -723,22 +723,29 @@ def format_paired_ratios(scores: Scores, baseline: str) -> str:
   paired studies where either met the target."""
   others = [s for s in scores.submissions if s != baseline]
   lines = [f'{scores.time_column} ratio to {baseline} per study (same seed), '
-           'median (min-max) k/n: over the k of n paired studies where either '
-           'met the target (inf: only the baseline did; 0: only the baseline '
-           'missed)']
+           'median (min-max) over the paired studies where either met the '
+           'target, k/n where only k of n were (inf: only the baseline did; 0: '
+           'only the baseline missed)']
   lines.append(f'{"workload":<32}' + ''.join(f'{s:>24}' for s in others))
   for workload in scores.workloads:
     cells = []
     for name in others:
-      ratios = scores.paired_ratios(name, baseline, workload)
-      cell = '-'
-      if ratios.size and not np.isnan(ratios).all():
-        finite = ratios[~np.isnan(ratios)]
-        cell = (f'{np.median(finite):.2f} ({finite.min():.2f}-'
-                f'{finite.max():.2f}) {finite.size}/{ratios.size}')
+      cell = median_range(scores.paired_ratios(name, baseline, workload))
       cells.append(f'{cell:>24}')
     lines.append(f'{workload:<32}' + ''.join(cells))
   return '\n'.join(lines)
+
+
+def median_range(values: Sequence[float], spec: str = '.2f') -> str:
+  """'median (min-max)' of the values that are not nan, then ' k/n' if only
+  k of the n are; '-' if none is."""
+  kept = [v for v in values if not math.isnan(v)]
+  if not kept:
+    return '-'
+  text = (f'{np.median(kept):{spec}} ({min(kept):{spec}}-'
+          f'{max(kept):{spec}})')
+  return text if len(kept) == len(values) else (
+      f'{text} {len(kept)}/{len(values)}')
 
 
 def _format_time(value: float) -> str:

@@ -423,30 +423,17 @@ SPREAD_CAPTION = (
     'Over studies, median (min-max): steps to the validation target, and '
     f'their ratio to {REFERENCE_SUBMISSION}\'s at the same study (paired; inf: '
     'the submission missed the target in that study, 0: only '
-    f'{REFERENCE_SUBMISSION} missed it; a study both missed is left out).')
+    f'{REFERENCE_SUBMISSION} missed it; k/n: a ratio at k of n studies, '
+    'both missed the others).')
 
 
 def paired_ratios(studies: Sequence[Outcome],
                   reference: Sequence[Outcome]) -> List[float]:
-  """steps_k / reference steps_k for each study k (matched by position)
-  where either met the target: inf where only the submission missed it, 0
-  where only the reference did."""
-  ratios = []
-  for outcome, ref in zip(studies, reference):
-    steps, ref_steps = outcome.steps_to_target, ref.steps_to_target
-    if math.isinf(steps) and math.isinf(ref_steps):
-      continue
-    if math.isinf(steps):
-      ratios.append(math.inf)
-    else:
-      ratios.append(0.0 if math.isinf(ref_steps) else steps / ref_steps)
-  return ratios
-
-
-def _median_range(values: Sequence[float], digits: int) -> str:
-  """'median (min-max)' of `values`."""
-  return (f'{_fmt(statistics.median(values), digits)} '
-          f'({_fmt(min(values), digits)}-{_fmt(max(values), digits)})')
+  """steps_k / reference steps_k for each study k (matched by position): inf
+  where only the submission missed the target, 0 where only the reference
+  did, nan where both did."""
+  return [o.steps_to_target / r.steps_to_target
+          for o, r in zip(studies, reference)]
 
 
 def spread_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
@@ -456,16 +443,17 @@ def spread_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
     return ''
   workload_width, name_width = _name_widths(outcomes)
   header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
-            f'{"steps":<19} {"step/ref, paired":<16}')
+            f'{"steps":<17} {"step/ref, paired":<16}')
   lines = textwrap.wrap(SPREAD_CAPTION, 79) + [header, '-' * len(header)]
   for (workload, submission), studies in outcomes.items():
     reference = outcomes.get((workload, REFERENCE_SUBMISSION), [])
     ratios = (paired_ratios(studies, reference)
               if len(reference) == len(studies) else [])
+    steps = [o.steps_to_target for o in studies]
     lines.append(
         f'{workload:<{workload_width}} {submission:<{name_width}} '
-        f'{_median_range([o.steps_to_target for o in studies], 0):<19} '
-        f'{_median_range(ratios, 2) if ratios else "-"}')
+        f'{scoring.median_range(steps, ".0f"):<17} '
+        f'{scoring.median_range(ratios)}')
   return '\n'.join(lines)
 
 

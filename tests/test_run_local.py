@@ -267,12 +267,14 @@ def test_spread_table_pairs_studies_by_seed():
                                                           math.inf])}
   rows = run_local.spread_table(outcomes).splitlines()[-4:]
   # The third study, which nadamw missed, leaves nothing to pair with itself.
-  assert rows[0].split()[2:] == ['200', '(100-inf)', '1.00', '(1.00-1.00)']
+  assert rows[0].split()[2:] == ['200', '(100-inf)', '1.00', '(1.00-1.00)',
+                                 '2/3']
   # 90/100, 220/200, 150/inf: median 0.90, min 0, max 1.10.
   assert rows[1].split()[2:] == ['150', '(90-220)', '0.90', '(0.00-1.10)']
   assert rows[2].split()[2:] == ['80', '(70-inf)', '0.80', '(0.00-inf)']
   # 110/100, 180/200, both missed: median 1.00 of two.
-  assert rows[3].split()[2:] == ['180', '(110-inf)', '1.00', '(0.90-1.10)']
+  assert rows[3].split()[2:] == ['180', '(110-inf)', '1.00', '(0.90-1.10)',
+                                 '2/3']
 
 
 def test_spread_table_is_empty_for_one_study_and_fits_79_columns():

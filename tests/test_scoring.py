@@ -515,3 +515,12 @@ def test_cli_local_workloads_list_and_outputs(tmp_path, capsys):
   assert sorted(p.name for p in out.glob('*.png')) == [
       'performance_profiles.png', 'validation_curves_criteo1tb.png',
       'validation_curves_ogbg.png']
+
+
+def test_median_range_leaves_out_nan_and_counts_what_is_left():
+  assert scoring.median_range([0.9, 1.1, 0.7]) == '0.90 (0.70-1.10)'
+  assert scoring.median_range([1.0, math.nan, 3.0, math.inf]) == (
+      '3.00 (1.00-inf) 3/4')
+  assert scoring.median_range([100, 300], '.0f') == '200 (100-300)'
+  assert scoring.median_range([math.nan, math.nan]) == '-'
+  assert scoring.median_range([]) == '-'

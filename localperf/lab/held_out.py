@@ -24,6 +24,7 @@ from typing import Dict, List, NamedTuple, Sequence
 
 import numpy as np
 
+from localperf import scoring
 from localperf import workloads as workload_registry
 from localperf.lab import calibration
 from submissions import optim
@@ -111,14 +112,7 @@ def seed_figures(cosine: calibration.Run, constant: calibration.Run,
 def format_table(workload_name: str, seeds: Sequence[Seed],
                  minimize: bool) -> str:
   """Medians over the seeds (min-max), with the paper's expectation."""
-
-  def spread(values):
-    values = np.asarray(values, float)
-    if np.isnan(values).all():
-      return 'nan'
-    return (f'{np.nanmedian(values):.4g} ({np.nanmin(values):.4g}-'
-            f'{np.nanmax(values):.4g})')
-
+  spread = functools.partial(scoring.median_range, spec='.4g')
   better = (lambda a, b: a < b) if minimize else (lambda a, b: a > b)
   gains = sum(better(s.constant_end['ema'], s.constant_end['raw'])
               for s in seeds)

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from localperf.lab import calibration
+from localperf import scoring
 from localperf import workloads as workload_registry
 from submissions import optim
 from submissions.nadamw_codesign import submission as codesign
@@ -212,17 +213,9 @@ def format_summary(summary: Summary, workloads: Sequence[str]) -> str:
   header = ['schedule/weights'] + list(workloads) + ['mean']
   rows = []
   for (schedule, name), per_workload in sorted(summary.ratios.items()):
-    cells, medians = [], []
-    for workload in workloads:
-      values = per_workload.get(workload, [])
-      kept = [v for v in values if not math.isnan(v)]
-      if not kept:
-        cells.append('-')
-        continue
-      median = median_ratio(values)
-      medians.append(median)
-      cells.append(f'{median:.2f} ({min(kept):.2f}-{max(kept):.2f})'
-                   f'{"" if len(kept) == len(values) else f" {len(kept)}/{len(values)}"}')
+    values = [per_workload.get(workload, []) for workload in workloads]
+    cells = [scoring.median_range(v) for v in values]
+    medians = [m for m in map(median_ratio, values) if not math.isnan(m)]
     mean = float(np.mean(medians)) if medians else math.nan
     rows.append([f'{schedule}/{name}'] + cells + [f'{mean:.3f}'])
   widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
