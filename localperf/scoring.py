@@ -719,8 +719,8 @@ def format_table(scores: Scores) -> str:
 
 def format_paired_ratios(scores: Scores, baseline: str) -> str:
   """Per workload, each submission's median ratio to `baseline` over the
-  studies, with its min-max: `median (min-max) k/n`, over the k of the n
-  paired studies where either met the target."""
+  studies, with its min-max (`median_range`: over the paired studies where
+  either met the target, ' k/n' where only k of the n were)."""
   others = [s for s in scores.submissions if s != baseline]
   lines = [f'{scores.time_column} ratio to {baseline} per study (same seed), '
            'median (min-max) over the paired studies where either met the '
