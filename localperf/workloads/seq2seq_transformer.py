@@ -72,13 +72,14 @@ test BLEU (300 sentences) where each first meets the validation target
 (3.1 memories, R3) beat the raw weights at 50% (74.91, 74.07 vs 72.41) and at
 70% (75.28, 75.08 vs 74.41) (R2). Speed, on a busy machine: the cosine run's
 steps and raw evals took 106.7 s of CPU (214 s wall beside three other runs
-on 2 cores), over the 90 s allowed, more than half of it greedy decoding. The train split
-is evaluated on 300 sentences since (its metrics decide nothing; AlgoPerf's
-wmt evaluates as many as its other splits): an eval then costs 1.10 s of CPU
-instead of 1.74 s, a step 25 ms, both beside two other training processes on
-2 cores (2026-12-04), where the whole run took 117.0 s of CPU; on idle
-cores (2026-12-05) the five seeds' runs took 85.5-89.4 s, within the 90 s
-that the speed check reads at the least over the seeds. On 300
+on 2 cores), over the 90 s allowed, more than half of it greedy decoding.
+The train split is evaluated on 300 sentences since (its metrics decide
+nothing; AlgoPerf's wmt evaluates as many as its other splits): an eval
+then costs 1.10 s of CPU instead of 1.74 s, a step 25 ms, both beside two
+other training processes on 2 cores (2026-12-04), where the whole run took
+117.0 s of CPU; on idle cores (2026-12-05) the five seeds' runs took
+85.5-89.4 s, within the 90 s that the speed check reads at the least over
+the seeds. On 300
 validation sentences (until 2026-12-03) the seeds ended at 77.2 to 78.8 BLEU,
 further apart than the curve rose over its last fifth, and no target was met
 by every seed. Reproduce:
