@@ -736,13 +736,20 @@ def format_paired_ratios(scores: Scores, baseline: str) -> str:
   return '\n'.join(lines)
 
 
+def median_ratio(values: Sequence[float]) -> float:
+  """Median of the paired ratios that are not nan (studies where either met
+  the target); nan if none is."""
+  kept = [v for v in values if not math.isnan(v)]
+  return float(np.median(kept)) if kept else math.nan
+
+
 def median_range(values: Sequence[float], spec: str = '.2f') -> str:
   """'median (min-max)' of the values that are not nan, then ' k/n' if only
   k of the n are; '-' if none is."""
   kept = [v for v in values if not math.isnan(v)]
   if not kept:
     return '-'
-  text = (f'{np.median(kept):{spec}} ({min(kept):{spec}}-'
+  text = (f'{median_ratio(kept):{spec}} ({min(kept):{spec}}-'
           f'{max(kept):{spec}})')
   return text if len(kept) == len(values) else (
       f'{text} {len(kept)}/{len(values)}')

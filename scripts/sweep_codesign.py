@@ -40,6 +40,7 @@ from absl import logging
 from localperf.lab import calibration
 from localperf import cli
 from localperf import jobs
+from localperf import scoring
 from localperf.lab import sweep
 from localperf import workloads as workload_registry
 
@@ -123,7 +124,7 @@ def plot(summary: sweep.Summary, workloads: List[str],
   width = 0.8 / max(len(candidates), 1)
   colors = plt.get_cmap('tab20')
   for i, candidate in enumerate(candidates):
-    medians = [sweep.median_ratio(summary.ratios[candidate].get(w, []))
+    medians = [scoring.median_ratio(summary.ratios[candidate].get(w, []))
                for w in workloads]
     shown = [2.0 if math.isinf(m) else m for m in medians]
     ax.bar(np.arange(len(workloads)) + i * width, shown, width,

@@ -9,6 +9,7 @@ import pytest
 
 from localperf.lab import calibration as cal
 from localperf.lab import sweep
+from localperf import scoring
 from localperf import workloads as registry
 from scripts import sweep_codesign
 
@@ -51,8 +52,8 @@ def test_summarize_pairs_each_candidate_with_the_same_seeds_cosine_raw():
   assert ema[:3] == [0.5, math.inf, 0.0] and math.isnan(ema[3])
   assert summary.ratios[('wsd', 'raw')]['ctr_dlrm'] == [0.75, 0.5]
   # Median over the seeds where either met it: (0.5, inf, 0) -> 0.5.
-  assert sweep.median_ratio(ema) == 0.5
-  assert sweep.median_ratio([0.75, 0.5]) == 0.625
+  assert scoring.median_ratio(ema) == 0.5
+  assert scoring.median_ratio([0.75, 0.5]) == 0.625
   table = sweep.format_summary(summary, ['ctr_dlrm'])
   assert 'cosine/ema' in table and '3/4' in table
   assert 'wsd/raw' in table and '0.62 (0.50-0.75)' in table

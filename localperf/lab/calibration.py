@@ -48,6 +48,7 @@ import numpy as np
 import optax
 
 from localperf import plots
+from localperf import scoring
 from localperf import spec
 from localperf import workloads as workload_registry
 from submissions import common
@@ -267,18 +268,15 @@ def check_r6(raws: Sequence[Curve], emas: Sequence[Curve],
     return [paired_ratio(a, r) for a, r in
             zip(first_met_steps(curves, target, minimize), raw_steps)]
 
-  def median(values):
-    kept = [v for v in values if not math.isnan(v)]
-    return float(np.median(kept)) if kept else math.nan
-
   ema, lawa = ratios(emas), ratios(lawas)
-  ok = abs(median(ema) - paper_ema) <= RATIO_TOLERANCE + 1e-9
+  ema_median = scoring.median_ratio(ema)
+  ok = abs(ema_median - paper_ema) <= RATIO_TOLERANCE + 1e-9
   show = lambda vs: ', '.join(f'{v:.2f}' for v in vs)
   return Check('R6', ok,
                f'EMA/raw steps to target {show(ema)}, median '
-               f'{median(ema):.2f} (paper {paper_ema:.2f} '
+               f'{ema_median:.2f} (paper {paper_ema:.2f} '
                f'+-{RATIO_TOLERANCE}); held out, LAWA {show(lawa)}, median '
-               f'{median(lawa):.2f} (paper {paper_lawa:.2f})')
+               f'{scoring.median_ratio(lawa):.2f} (paper {paper_lawa:.2f})')
 
 
 def first_met_steps(curves: Sequence[Curve], target: float,

@@ -189,19 +189,14 @@ def summarize(trajectories: Sequence[Trajectory]) -> Summary:
   return Summary(ratios, seeds)
 
 
-def median_ratio(values: Sequence[float]) -> float:
-  """Median over the seeds where either met the target (nan if none)."""
-  kept = [v for v in values if not math.isnan(v)]
-  return float(np.median(kept)) if kept else math.nan
-
-
 def median_ratios(summary: Summary, candidate: Tuple[str, str],
                   workloads: Sequence[str]) -> Dict[str, float]:
   """{workload: median ratio} of `candidate`, leaving out workloads where
   it has no trajectory or no seed where either met the target."""
   out = {}
   for workload in workloads:
-    median = median_ratio(summary.ratios[candidate].get(workload, []))
+    median = scoring.median_ratio(summary.ratios[candidate].get(workload,
+                                                                []))
     if not math.isnan(median):
       out[workload] = median
   return out
@@ -215,7 +210,8 @@ def format_summary(summary: Summary, workloads: Sequence[str]) -> str:
   for (schedule, name), per_workload in sorted(summary.ratios.items()):
     values = [per_workload.get(workload, []) for workload in workloads]
     cells = [scoring.median_range(v) for v in values]
-    medians = [m for m in map(median_ratio, values) if not math.isnan(m)]
+    medians = [m for m in map(scoring.median_ratio, values)
+               if not math.isnan(m)]
     mean = float(np.mean(medians)) if medians else math.nan
     rows.append([f'{schedule}/{name}'] + cells + [f'{mean:.3f}'])
   widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
