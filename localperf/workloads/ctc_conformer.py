@@ -157,7 +157,7 @@ class CtcConformerWorkload(speech.CtcWorkload):
   validation_target_value = 0.0527
   test_target_value = 0.0495
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
-  step_hint = 2400
+  step_hint = 3000
   max_allowed_runtime_sec = 150
   eval_period_time_sec = 5
   eval_batch_size = 512

@@ -218,7 +218,7 @@ class ShapesVitWorkload(base.LocalWorkload):
   test_target_value = 0.609
   loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
-  step_hint = 2400
+  step_hint = 6600
   max_allowed_runtime_sec = 180
   eval_period_time_sec = 3
   eval_batch_size = 1000
