@@ -1,4 +1,5 @@
-r"""Check that workloads sit in the real workloads' regime (R1-R6, speed).
+r"""Check that workloads sit in the real workloads' regime (R1, R4, R5,
+speed) and report their response to averaging (R2, R3, R6, LAWA).
 
 For each workload: a NadamW run at the workload's `reference_point` (a point
 of submissions/nadamw/tuning_search_space.json, cosine schedule) of
@@ -8,8 +9,10 @@ counterpart's steps scaled to the analogue's step_hint; and one with warmup
 then a constant learning rate at the first seed. The validation metric of
 the raw, EMA and LAWA weights every `--eval_every_fraction` of step_hint
 gives R1-R6 and the speed check, printed with their figures and PASS/FAIL
-(see localperf/lab/calibration.py); writes <output_dir>/<workload>.png,
-and exits with status 1 if any check fails.
+(see localperf/lab/calibration.py): the regime checks first, then the
+response report, then a summary over the workloads. Writes
+<output_dir>/<workload>.png, and exits with status 1 if a regime check
+fails (with `--require_response`, a response check too).
 
   python -m scripts.calibrate --workload=ctr_dlrm
   python -m scripts.calibrate --workloads=paper_seven
@@ -70,6 +73,10 @@ flags.DEFINE_integer('nu', calibration.PAPER_EVERY_STEPS,
                      "The averagers' snapshot period in the counterpart's "
                      'steps (the paper ran 64 and 128; R2, R3 and R6 use it), '
                      "scaled to the analogue's step_hint.", flag_values=FLAGS)
+flags.DEFINE_boolean('require_response', False, 'Exit with status 1 when '
+                     'a response check (R2, R3, R6, LAWA) fails, as when a '
+                     'regime check (R1, R4, R5, speed) does.',
+                     flag_values=FLAGS)
 flags.DEFINE_string('output_dir', 'experiments/calibrate',
                     'Where the curve PNGs go.', flag_values=FLAGS)
 jobs.define_jobs_flag(FLAGS)
@@ -78,13 +85,14 @@ jobs.define_jobs_flag(FLAGS)
 def main(argv: Optional[List[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
   cores = jobs.pin_this_process()
+  flag = '--workloads' if FLAGS.workloads else '--workload'
   value = FLAGS.workloads or FLAGS.workload
   if not value:
     cli.usage_error('--workload or --workloads is required, one of '
                     f'{", ".join(calibration.PAPER_FIRST_MET_FRACTION)} or '
                     'paper_seven')
   try:
-    names = calibration.workloads_from_flag(value)
+    names = calibration.workloads_from_flag(value, flag)
     seeds = calibration.seeds_from_flag(FLAGS.rng_seeds)
   except ValueError as e:
     cli.usage_error(str(e))
@@ -100,8 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       calibration.eval_every_steps(workload.step_hint,
                                    FLAGS.eval_every_fraction)
     except ValueError as e:
-      cli.usage_error(f'--workloads {name}: {e}')
-  all_passed, done = True, []
+      cli.usage_error(f'{flag} {name}: {e}')
+  done = []
   reports = calibration.calibrate_all(
       names, eval_every_fraction=FLAGS.eval_every_fraction, rng_seeds=seeds,
       max_fraction=FLAGS.max_fraction, constant_run=FLAGS.constant_run,
@@ -116,11 +124,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       path = calibration.plot(report,
                               pathlib.Path(FLAGS.output_dir) / f'{name}.png')
       print(f'  curves: {path}', flush=True)
-      all_passed &= report.passed
-      done.append(name)
+      done.append(report)
   except KeyboardInterrupt:
-    return cli.interrupted(interrupted_note(names, done))
-  return 0 if all_passed else 1
+    return cli.interrupted(interrupted_note(names, [r.workload for r in done]))
+  print(calibration.format_summary(done))
+  passed = all(r.passed and (r.responds or not FLAGS.require_response)
+               for r in done)
+  return 0 if passed else 1
 
 
 def interrupted_note(names: List[str], done: List[str]) -> str:

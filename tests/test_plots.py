@@ -179,9 +179,15 @@ def test_calibration_figure_names_the_metric_and_labels_r2(tmp_path,
                               calibration.Run({'raw': curve}, 1.0, 1.0),
                               (0, 1), [curve, curve], [])
   calibration.plot(report, tmp_path / 'ctr_dlrm.png')
-  ax = plt.gcf().axes[0]
-  assert ax.get_ylabel() == 'validation/loss'
-  assert {t.get_text().strip() for t in ax.texts} == {'50%', '70%'}
-  colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
-  assert colors['ema'] == plots.submission_color('nadamw_ema')
+  whole, finish = plt.gcf().axes
+  for ax in (whole, finish):
+    assert ax.get_ylabel() == 'validation loss'
+    assert ax.get_xlabel() == 'step (step_hint 3000)'
+    assert {t.get_text().strip() for t in ax.texts} == {'50%', '70%'}
+  # The whole run shows the first eval (0.5); the finish zooms past it.
+  assert whole.get_ylim()[0] <= 0.2 and whole.get_ylim()[1] >= 0.5
+  assert finish.get_xlim()[0] == 0.4 * 3000
+  colors = {line.get_label(): line.get_color() for line in whole.get_lines()}
+  assert colors['ema, seed 0'] == plots.submission_color('nadamw_ema')
+  assert {'raw, seed 1', 'constant LR, seed 0', 'target 0.3'} <= set(colors)
   plt.close('all')
