@@ -21,6 +21,7 @@ fails (with `--require_response`, a response check too).
   python -m scripts.calibrate --workload=ctr_dlrm --rng_seeds=0  # one seed
   python -m scripts.calibrate --workloads=ctr_dlrm,kspace_unet --nu=128 \
       --noconstant_run  # the paper's other snapshot period
+  python -m scripts.calibrate --workload=ctr_dlrm --rescore  # new target
 
 Every run trains in a process of its own pinned to one core (one XLA
 thread; `localperf/jobs.py`), `--jobs` of them at once, so the same seeds
@@ -29,6 +30,8 @@ count. The speed check is on the cosine runs' CPU time, which with one
 thread counts no waiting for a core (it still grows, up to about 1.5x, on a
 busy machine): the least over the seeds decides, the most and the wall
 times are printed beside it.
+Every run's curves and seconds are saved as JSON under <output_dir>/runs/;
+`--rescore` re-scores them (at targets changed since) instead of training.
 `--noconstant_run`
 skips R1 and `--max_fraction` < 1 makes R1 and R2 partial: exploration only.
 """
@@ -77,8 +80,14 @@ flags.DEFINE_boolean('require_response', False, 'Exit with status 1 when '
                      'a response check (R2, R3, R6, LAWA) fails, as when a '
                      'regime check (R1, R4, R5, speed) does.',
                      flag_values=FLAGS)
+flags.DEFINE_boolean('rescore', False, 'Re-score the runs an earlier '
+                     'calibration with the same flags saved in '
+                     '<output_dir>/runs, at the workloads\' targets of today, '
+                     'without training (the trajectories do not depend on '
+                     'the target).', flag_values=FLAGS)
 flags.DEFINE_string('output_dir', 'experiments/calibrate',
-                    'Where the curve PNGs go.', flag_values=FLAGS)
+                    'Where the curve PNGs go, and each run\'s curves as '
+                    'JSON under runs/.', flag_values=FLAGS)
 jobs.define_jobs_flag(FLAGS)
 
 
@@ -109,13 +118,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                                    FLAGS.eval_every_fraction)
     except ValueError as e:
       cli.usage_error(f'{flag} {name}: {e}')
+  runs_dir = pathlib.Path(FLAGS.output_dir) / 'runs'
+  if FLAGS.rescore:
+    map_runs = calibration.saved_runs(runs_dir)
+  else:
+    map_runs = calibration.saving_runs(functools.partial(
+        jobs.run, calibration.train, jobs=FLAGS.jobs, cores=cores), runs_dir)
+  try:
+    reports = calibration.calibrate_all(
+        names, eval_every_fraction=FLAGS.eval_every_fraction,
+        rng_seeds=seeds, max_fraction=FLAGS.max_fraction,
+        constant_run=FLAGS.constant_run, test=FLAGS.suggest_targets,
+        nu=FLAGS.nu, log=logging.info, map_runs=map_runs)
+  except ValueError as e:
+    cli.usage_error(f'--rescore: {e}')
   done = []
-  reports = calibration.calibrate_all(
-      names, eval_every_fraction=FLAGS.eval_every_fraction, rng_seeds=seeds,
-      max_fraction=FLAGS.max_fraction, constant_run=FLAGS.constant_run,
-      test=FLAGS.suggest_targets, nu=FLAGS.nu, log=logging.info,
-      map_runs=functools.partial(jobs.run, calibration.train,
-                                 jobs=FLAGS.jobs, cores=cores))
   try:
     for name, report in zip(names, reports):
       print(calibration.format_report(report))

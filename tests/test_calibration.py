@@ -281,6 +281,25 @@ def test_bad_flags_exit_2(capsys):
     assert '--rng_seeds' in capsys.readouterr().err
 
 
+def test_rescore_prints_what_training_printed(tmp_path, capsys):
+  flags = ['--workload=ctr_dlrm', '--rng_seeds=0', '--noconstant_run',
+           '--max_fraction=0.1', f'--output_dir={tmp_path}', '--jobs=1']
+  calibrate_script.main(flags)
+  trained = capsys.readouterr().out
+  assert (tmp_path / 'runs' / 'ctr_dlrm-cosine-seed0.json').is_file()
+  calibrate_script.main(flags + ['--rescore'])
+  assert capsys.readouterr().out == trained
+  with pytest.raises(SystemExit) as e:  # Saved at nu 64, not 32.
+    calibrate_script.main(flags + ['--rescore', '--nu=32'])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert "ctr_dlrm-cosine-seed0.json was run as" in err and "'nu': 64" in err
+  with pytest.raises(SystemExit) as e:
+    calibrate_script.main(flags + ['--rescore', '--rng_seeds=1'])
+  assert e.value.code == 2
+  assert 'no saved run' in capsys.readouterr().err
+
+
 # The checks each workload passes at the reference point over seeds 0-4, each
 # run in a process of its own on one core, as `scripts.calibrate` runs them
 # (`localperf.jobs`), so the verdicts are those it printed on 2026-12-04 on

@@ -583,6 +583,66 @@ def _in_process(calls: Sequence[Dict[str, Any]]) -> Iterable[Run]:
   return (train(**call) for call in calls)
 
 
+# What identifies a run: its `train` arguments, and the workload settings
+# that shape its trajectory.
+_RUN_KEYS = ('workload_name', 'constant', 'rng_seed', 'eval_every',
+             'num_steps', 'average', 'nu', 'test')
+
+
+def _run_identity(call: Mapping[str, Any]) -> Dict[str, Any]:
+  workload = workload_registry.get_workload(call['workload_name'])
+  identity = {k: call[k] for k in _RUN_KEYS if k in call}
+  identity.update(step_hint=workload.step_hint,
+                  batch_size=common.get_batch_size(call['workload_name']))
+  return identity
+
+
+def run_path(runs_dir: pathlib.Path, call: Mapping[str, Any]) -> pathlib.Path:
+  """`<runs_dir>/<workload>-<cosine|constant>-seed<k>.json`."""
+  kind = 'constant' if call['constant'] else 'cosine'
+  return (pathlib.Path(runs_dir)
+          / f'{call["workload_name"]}-{kind}-seed{call["rng_seed"]}.json')
+
+
+def saving_runs(map_runs: RunMapper, runs_dir: pathlib.Path) -> RunMapper:
+  """`map_runs`, writing each Run as JSON (`run_path`) as it comes."""
+  def mapper(calls):
+    pathlib.Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    for call, run in zip(calls, map_runs(calls)):
+      run_path(runs_dir, call).write_text(json.dumps({
+          'call': _run_identity(call),
+          'curves': {k: {'steps': c.steps.tolist(), 'values': c.values.tolist()}
+                     for k, c in run.curves.items()},
+          'train_seconds': run.train_seconds,
+          'cpu_seconds': run.cpu_seconds}))
+      yield run
+  return mapper
+
+
+def saved_runs(runs_dir: pathlib.Path) -> RunMapper:
+  """The Runs `saving_runs` wrote for these calls, without training.
+
+  The trajectories do not depend on the target, so a calibration re-scored
+  from its runs prints what training again would, the seconds aside (the
+  runs' own). ValueError naming the file if one is missing or was run with
+  other arguments or workload settings (step_hint, batch size).
+  """
+  def load(call):
+    path = run_path(runs_dir, call)
+    if not path.is_file():
+      raise ValueError(f'no saved run {path}; run the calibration with '
+                       f'these flags first.')
+    data = json.loads(path.read_text())
+    if data['call'] != _run_identity(call):
+      raise ValueError(f'{path} was run as {data["call"]}, not as '
+                       f'{_run_identity(call)}.')
+    curves = {k: Curve(np.asarray(c['steps']), np.asarray(c['values']))
+              for k, c in data['curves'].items()}
+    return Run(curves, data['train_seconds'], data['cpu_seconds'])
+
+  return lambda calls: [load(call) for call in calls]
+
+
 def _num_steps(step_hint: int, every: int, max_fraction: float) -> int:
   return max(every, math.floor(max_fraction * step_hint / every) * every)
 
@@ -665,7 +725,8 @@ def calibrate_all(workload_names: Sequence[str], *,
                   map_runs: RunMapper = _in_process) -> Iterator[Report]:
   """Each workload's Report, in order, as soon as its runs are done.
 
-  Every run of every workload goes to `map_runs` at once, so a parallel
+  Every run of every workload goes to `map_runs` at once (on this call:
+  a mapper that fails early, as `saved_runs`, raises here), so a parallel
   mapper (`functools.partial(jobs.run, train, jobs=n)`) keeps all its
   processes busy across workloads.
   """
@@ -675,8 +736,8 @@ def calibrate_all(workload_names: Sequence[str], *,
   calls = {name: calibration_runs(name, log=log, **options)
            for name in workload_names}
   runs = iter(map_runs([c for name in workload_names for c in calls[name]]))
-  for name in workload_names:
-    yield report_of(name, [next(runs) for _ in calls[name]], **options)
+  return (report_of(name, [next(runs) for _ in calls[name]], **options)
+          for name in workload_names)
 
 
 def calibrate(workload_name: str, **kwargs) -> Report:
