@@ -72,21 +72,23 @@ def ring_sizes(xs: Sequence[float], near: float,
 StudyCurves = Mapping[str, Sequence[Tuple[Sequence[float], Sequence[float]]]]
 
 
+def _number_or_inf(x: float) -> str:
+  return number(x) if math.isfinite(x) else 'inf'
+
+
 def median_crossing(xs: Sequence[float]) -> str:
   """'median M over n studies (min-max)' of the studies' first crossings
-  `xs` (inf: never met), the median as the scorer takes it."""
+  `xs` (inf: never met), as the scorer's median and the tables' range."""
   n = len(xs)
-  met = sorted(x for x in xs if math.isfinite(x))
+  if not any(math.isfinite(x) for x in xs):
+    return 'not met' if n == 1 else f'not met in {n} studies'
   if n == 1:
-    return f'met at {number(met[0])}' if met else 'not met'
+    return f'met at {number(xs[0])}'
   median = float(np.median(xs))
-  text = (f'median {number(median)} over {n} studies' if math.isfinite(median)
-          else f'median not met ({len(met)} of {n} studies met)')
-  if len(met) > 1:
-    text += f' ({number(met[0])}-{number(met[-1])})'
-  elif met:
-    text += f' ({number(met[0])})'
-  return text
+  text = 'median ' + (number(median) if math.isfinite(median)
+                      else 'inf (not met)')
+  return (f'{text} over {n} studies ({_number_or_inf(min(xs))}-'
+          f'{_number_or_inf(max(xs))})')
 
 
 def plot_curves(ax, curves: StudyCurves, target: float, minimize: bool,
@@ -119,13 +121,24 @@ def plot_curves(ax, curves: StudyCurves, target: float, minimize: bool,
             title_fontsize='small')
 
 
+def finish_limits(bests: Sequence[float], target: float,
+                  minimize: bool) -> Tuple[float, float]:
+  """y limits of a finish view: with d the furthest any curve's best value
+  (`bests`) lies from the target (at least 0.1% of it), from the target 3d
+  on the side curves come from to 1.5d past it."""
+  d = max([abs(b - target) for b in bests] + [1e-3 * abs(target) or 1e-3])
+  return ((target - 1.5 * d, target + 3 * d) if minimize
+          else (target - 3 * d, target + 1.5 * d))
+
+
 def plot_finish(ax, curves: StudyCurves, target: float,
                 minimize: bool) -> None:
   """The finish of every study's curve `{name: [(x, y) per study]}`, where
   time to target is decided: x from 70% of the earliest first crossing (or
-  the last 40% when none crosses) to a margin past the end, y fitted to the
-  values shown, a dot at each eval. Each study's first crossing is ringed
-  (rings at the same step nest, so none hides another); a dotted line marks
+  the last 40% when none crosses) to a margin past the end; y from the
+  target to the best value a curve reaches there (`finish_limits`), a dot
+  at each eval. Each study's first crossing is ringed
+  (rings at the same step nest, so none hides another); a dashed line marks
   each submission's median over its studies (an unsolved study counting as
   infinite, as the scorer's table), named in the legend with the range."""
   crossings = {name: [first_crossing(y, target, minimize) for _, y in studies]
@@ -141,8 +154,10 @@ def plot_finish(ax, curves: StudyCurves, target: float,
   sizes = dict(zip([(name, k) for name, k, _ in hits],
                    ring_sizes([x for *_, x in hits],
                               0.02 * (x_end - x_start))))
-  shown = [target]
-  for j, (name, studies) in enumerate(curves.items()):
+  bests = []
+  medians = {name: float(np.median(xs)) for name, xs in hit_x.items() if xs}
+  dashed = [name for name, m in medians.items() if math.isfinite(m)]
+  for name, studies in curves.items():
     color = submission_color(name)
     label = f'{name}: {median_crossing(hit_x[name])}'
     for k, (x, y) in enumerate(studies):
@@ -150,7 +165,9 @@ def plot_finish(ax, curves: StudyCurves, target: float,
       window = x >= x_start
       if not window.any():
         continue
-      shown += list(y[window & np.isfinite(y)])
+      finite = y[window & np.isfinite(y)]
+      if finite.size:
+        bests.append(finite.min() if minimize else finite.max())
       ax.plot(x[window], y[window], color=color, lw=1, alpha=0.8,
               marker='.', ms=4, label=label)
       label = None
@@ -158,18 +175,20 @@ def plot_finish(ax, curves: StudyCurves, target: float,
       if i is not None:
         ax.plot([x[i]], [y[i]], 'o', color=color, ms=sizes[(name, k)],
                 mfc='none', mew=1.5, zorder=3)
-    median = float(np.median(hit_x[name])) if hit_x[name] else math.inf
-    if math.isfinite(median):
+    if label is not None:  # Every curve ends before the view: say so.
+      ends = max(float(x[-1]) for x, _ in studies if len(x))
+      ax.plot([], [], color=color, lw=1,
+              label=f'{label}; ends by {number(ends)}, left of this view')
+    if name in dashed:
       # Dashes offset per submission, so medians at one step all show.
-      ax.axvline(median, color=color, lw=1.5,
-                 ls=(2 * j, (2, 2 * (len(curves) - 1) or 2)))
+      j = dashed.index(name)
+      ax.axvline(medians[name], color=color, lw=1.5,
+                 ls=(3 * j, (3, 3 * max(len(dashed) - 1, 1))))
   ax.axhline(target, color='k', ls='--', lw=1, label='target')
-  low, high = min(shown), max(shown)
-  pad = 0.05 * (high - low or abs(target) or 1)
-  ax.set_ylim(low - pad, high + pad)
+  ax.set_ylim(*finish_limits(bests, target, minimize))
   ax.set_xlim(x_start, x_end + 0.03 * (x_end - x_start))
   ax.grid(alpha=0.4)
-  ax.legend(fontsize='small', title='first crossing (o); median (dotted)',
+  ax.legend(fontsize='small', title='first crossing (o); median (dashed)',
             title_fontsize='small')
 
 
@@ -210,7 +229,7 @@ def plot_performance_profiles(scores: scoring.Scores, path: pathlib.Path,
   ax.set_xlabel(f'tau: {what} to the target over the best submission\'s')
   ax.set_ylabel('fraction of workloads solved within tau')
   ax.set_xlim(scores.taus[0], scores.taus[-1])
-  ax.set_ylim(-0.06, 1.06)
+  ax.set_ylim(min(offsets) - 0.05, 1.05 + max(offsets))
   ax.grid(alpha=0.4)
   ax.legend(title='benchmark score (area / 3), rho(4)', fontsize='small',
             title_fontsize='small', loc='best')
@@ -239,7 +258,7 @@ def plot_validation_curves(submissions: Mapping[str, scoring.SubmissionLogs],
   """One PNG per workload: every trial of every study, the target, and the
   number of trials in the legend (left); the finish of the trial each study
   counts, each study's first crossing ringed and each submission's median
-  over studies (the scorer's time to target) dotted and named (right)."""
+  over studies (the scorer's time to target) dashed and named (right)."""
   plt = _pyplot()
   x_label = TIME_LABELS[scores.time_column][0]
   paths = []

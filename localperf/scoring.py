@@ -451,22 +451,25 @@ def load_submissions(submission_directory: PathLike,
   """
   directory = pathlib.Path(submission_directory)
   _check_folder(directory, '--submission_directory')
-  names, ignored, warnings = [], [], []
+  names, ignored, dropped, warnings = [], [], [], []
   for path in sorted(directory.iterdir()):
     if path.is_symlink() and not path.exists():
-      warnings.append(f'{path}: a broken link (to {os.readlink(path)}); '
-                      'submission dropped.')
+      warning = f'a broken link (to {os.readlink(path)})'
     elif not path.is_dir():
       continue
     elif _holds_logs(path):
       names.append(path.name)
+      continue
     elif not any(path.iterdir()):
-      warnings.append(f'{path}: an empty folder; submission dropped.')
+      warning = 'an empty folder'
     elif _holds_folders(path):
-      warnings.append(f'{path}: holds folders but no {MEASUREMENTS_FILENAME} '
-                      'at any depth (a broken link?); submission dropped.')
+      warning = (f'holds folders but no {MEASUREMENTS_FILENAME} at any depth '
+                 '(a broken link?)')
     else:
       ignored.append(path.name)
+      continue
+    dropped.append(path.name)
+    warnings.append(f'{path}: {warning}; submission dropped.')
   if ignored:
     logging.info('%s: ignored folders holding no logs: %s', directory,
                  ', '.join(ignored))
@@ -482,9 +485,11 @@ def load_submissions(submission_directory: PathLike,
                      f'names every submission in {directory} '
                      f'({", ".join(names)}).')
   if not kept:
+    left_out = sorted(ignored + dropped)
     raise ValueError(
         f'--submission_directory {directory} holds no submission directories'
-        ' (no eval_measurements.csv in any of its folders).')
+        + (f' (no eval_measurements.csv in {", ".join(left_out)})'
+           if left_out else '') + '.')
   listing = os.listdir(directory)
   logs = {}
   for name, folders in timestamped_groups(kept).items():

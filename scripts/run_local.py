@@ -467,7 +467,7 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
   """Validation metric against step, per workload: every study's counted
   trial over the whole run above, its finish below with each study's first
   crossing ringed and each submission's median steps to target (the
-  table's) dotted."""
+  table's) dashed."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

@@ -196,9 +196,11 @@ def test_bad_other_inputs(tmp_path, capsys, logs):
   bad_json.write_text('[0.8]')
   with pytest.raises(ValueError, match=r'holds a list; expected an object'):
     projection.parse_ratios(bad_json)
-  status = script.main(['--ratios=ogbg=0'])
-  assert status == 1
-  assert '--ratios: ogbg=' in capsys.readouterr().err
+  with pytest.raises(SystemExit) as e:  # Bad input: one line, status 2.
+    script.main(['--ratios=ogbg=0'])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert '--ratios: ogbg=' in err and err.count('\n') == 1
   with pytest.raises(SystemExit) as e:
     script.main([])
   assert e.value.code == 2
