@@ -28,6 +28,7 @@ come back in `Scores.warnings` (or raise, with `strict`, as AlgoPerf's
 `--strict`).
 """
 
+import collections
 import csv
 import dataclasses
 import io
@@ -165,12 +166,13 @@ def find_target(benchmark: Benchmark, workload: str) -> Target:
 # warning. As AlgoPerf's `get_experiment_df`, folders `<name>-<timestamp>`
 # (submission_runner's --append_timestamp) are read into `<name>` where it
 # exists, their studies joined by name; AlgoPerf also scores each of them
-# as a submission of its own beside `<name>`, which is not done here. Trees these rules cannot read
-# one way only are errors naming the folder: a folder that holds
-# `trial_<k>/eval_measurements.csv` without the framework suffix (AlgoPerf
-# fails on it too), a submission holding both workload and study folders,
-# one study holding two folders of a workload (`ogbg_jax`, `ogbg_pytorch`),
-# and a workload whose studies use different frameworks.
+# as a submission of its own beside `<name>`, which is not done here.
+# Trees these rules cannot read one way only are errors naming the folder:
+# a folder that holds `trial_<k>/eval_measurements.csv` without the
+# framework suffix (AlgoPerf fails on it too), a submission holding both
+# workload and study folders, one study holding two folders of a workload
+# (`ogbg_jax`, `ogbg_pytorch`), and a workload whose studies use different
+# frameworks (in one folder or across a submission's timestamped ones).
 
 
 class Trial(dict):
@@ -587,14 +589,20 @@ def count_warnings(name: str, logs: SubmissionLogs, workloads: Sequence[str],
   return warnings
 
 
+def _usual(counts: Sequence[int]) -> int:
+  """The most common of `counts`, a tie to the larger; 0 if none."""
+  return max(collections.Counter(counts).items(),
+             key=lambda item: item[::-1], default=(0, 0))[0]
+
+
 def expected_counts(submissions: Mapping[str, SubmissionLogs],
                     workloads: Sequence[str], benchmark: Benchmark,
                     num_trials: int) -> dict[str, tuple[int, int]]:
   """Workload -> (studies, trials per study) to expect: the ruleset's for
   AlgoPerf's workloads; for a local workload, whose runs pick their own
-  (run_local's --num_studies and --num_tuning_trials), the most any
-  submission holds, so that only a study or trial missing beside the
-  others warns."""
+  (run_local's --num_studies and --num_tuning_trials), the usual count in
+  the logs (the most common, a tie to the larger), so that only a study or
+  trial missing or extra beside the others warns."""
   counts = {}
   for workload in workloads:
     if workload in benchmark.targets:
@@ -602,9 +610,8 @@ def expected_counts(submissions: Mapping[str, SubmissionLogs],
       continue
     studies = [logs[workload] for logs in submissions.values()
                if workload in logs]
-    counts[workload] = (max(map(len, studies), default=0),
-                        max((len(t) for s in studies for t in s.values()),
-                            default=0))
+    counts[workload] = (_usual([len(s) for s in studies]),
+                        _usual([len(t) for s in studies for t in s.values()]))
   return counts
 
 
