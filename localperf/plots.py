@@ -96,17 +96,19 @@ def plot_curves(ax, curves: StudyCurves, target: float, minimize: bool,
   """Every curve of `curves`, thin, one colour per submission, each named
   once in the legend with its number of curves; a curve of one or two evals
   gets markers, so it shows. With `zoom`, y is cut to where the target is
-  decided but keeps each curve's best value in view."""
+  decided but keeps each submission's best value in view."""
+  best = min if minimize else max
   bests = []
   for name, studies in curves.items():
     drawn = [(x, y) for x, y in studies if len(x)]
+    values = []
     for k, (x, y) in enumerate(drawn):
       ax.plot(x, y, color=submission_color(name), alpha=0.5, lw=1,
               marker='o' if len(x) <= 2 else None, ms=4,
               label=f'{name} ({len(drawn)})' if k == 0 else None)
-      finite = np.asarray(y, float)[np.isfinite(np.asarray(y, float))]
-      if finite.size:
-        bests.append(finite.min() if minimize else finite.max())
+      values += [v for v in np.asarray(y, float) if math.isfinite(v)]
+    if values:
+      bests.append(best(values))
   ax.axhline(target, color='k', ls='--', lw=1, label='target')
   if zoom and math.isfinite(target) and bests:
     if minimize and target > 0:
@@ -124,11 +126,11 @@ def plot_curves(ax, curves: StudyCurves, target: float, minimize: bool,
 def finish_limits(bests: Sequence[float], target: float,
                   minimize: bool) -> Tuple[float, float]:
   """y limits of a finish view: with d the furthest any curve's best value
-  (`bests`) lies from the target (at least 0.1% of it), from the target 3d
-  on the side curves come from to 1.5d past it."""
+  (`bests`) lies from the target (at least 0.1% of it), from the target 2d
+  on the side curves come from to 1.1d past it."""
   d = max([abs(b - target) for b in bests] + [1e-3 * abs(target) or 1e-3])
-  return ((target - 1.5 * d, target + 3 * d) if minimize
-          else (target - 3 * d, target + 1.5 * d))
+  return ((target - 1.1 * d, target + 2 * d) if minimize
+          else (target - 2 * d, target + 1.1 * d))
 
 
 def plot_finish(ax, curves: StudyCurves, target: float,
@@ -137,10 +139,10 @@ def plot_finish(ax, curves: StudyCurves, target: float,
   time to target is decided: x from 70% of the earliest first crossing (or
   the last 40% when none crosses) to a margin past the end; y from the
   target to the best value a curve reaches there (`finish_limits`), a dot
-  at each eval. Each study's first crossing is ringed
-  (rings at the same step nest, so none hides another); a dashed line marks
-  each submission's median over its studies (an unsolved study counting as
-  infinite, as the scorer's table), named in the legend with the range."""
+  at each eval. Each study's first crossing is ringed (rings at the same
+  step nest, so none hides another); a dashed line marks each submission's
+  median over its studies (an unsolved study counting as infinite, as the
+  scorer's table), named in the legend with the range."""
   crossings = {name: [first_crossing(y, target, minimize) for _, y in studies]
                for name, studies in curves.items()}
   hit_x = {name: [float(x[i]) if i is not None else math.inf
@@ -281,9 +283,9 @@ def plot_validation_curves(submissions: Mapping[str, scoring.SubmissionLogs],
            xlabel=x_label, ylabel=target.column)
     if counted and np.isfinite(target.value):
       plot_finish(finish, counted, target.value, target.minimize)
-    finish.set(title=f'{workload}: finish of the trial each study counts; '
-               f'median over studies = the table\'s', xlabel=x_label,
-               ylabel=target.column)
+    finish.set(title=f'{workload}: finish of the trial each study counts\n'
+               'median over studies (dashed) = the table\'s time to target',
+               xlabel=x_label, ylabel=target.column)
     fig.tight_layout()
     filename = re.sub(r'\W', '_', workload)
     path = output_dir / f'validation_curves_{filename}.png'

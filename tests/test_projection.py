@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from localperf.lab import projection
+from localperf import plots
 from localperf import scoring
 from scripts import project_leaderboard as script
 
@@ -79,9 +80,16 @@ def test_paper_presets_land_on_the_issue_figures(preset, logs):
       {'paper_lawa': 0.43, 'paper_ema': 0.42}[preset], abs=0.005)
 
 
-def test_cli_paper_lawa(tmp_path, capsys):
+def test_cli_paper_lawa(tmp_path, capsys, monkeypatch):
   plot = tmp_path / 'profiles.png'
+  titles = []
+  draw = plots.plot_performance_profiles
+  monkeypatch.setattr(plots, 'plot_performance_profiles',
+                      lambda *a, title=None: titles.append(title) or draw(
+                          *a, title=title))
   status = script.main(['--ratios=paper_lawa', f'--plot={plot}'])
+  assert titles == ['PROJECTION, not a measurement: projected = baseline '
+                    'with its time axes scaled by --ratios=paper_lawa']
   out = capsys.readouterr().out
   assert status == 0
   got = scores_of(out)
