@@ -119,6 +119,20 @@ def test_finish_legend_reads_as_the_tables_median_and_range():
   assert plots.median_crossing([math.inf]) == 'not met'
 
 
+def test_finish_names_a_submission_whose_curves_end_left_of_the_view():
+  # nadamw crosses at 1000, so the view starts at 700; shampoo's only curve
+  # stopped at 300 (its budget spent): listed, and said to be out of view.
+  plt, fig, ax = _axes()
+  plots.plot_finish(ax, {'nadamw': [([500, 1000], [0.7, 0.9])],
+                         'shampoo': [([100, 300], [0.5, 0.6])]},
+                    0.8, minimize=False)
+  legend = [t.get_text() for t in ax.get_legend().get_texts()]
+  assert legend == ['nadamw: met at 1000',
+                    'shampoo: not met; ends by 300, left of this view',
+                    'target']
+  plt.close(fig)
+
+
 def test_a_curve_of_one_eval_shows_as_a_marker():
   plt, fig, ax = _axes()
   plots.plot_curves(ax, {'nadamw': [([100], [0.5])],
