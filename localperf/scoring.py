@@ -8,8 +8,11 @@ rules are those of AlgoPerf's `scoring/performance_profile.py`:
 
 - trial: the first eval whose validation metric meets the target (`<=` for
   minimised metrics such as loss or WER, `>=` otherwise);
-- study: the trial that meets the target at the earliest eval index (a tie
-  goes to the smaller time; AlgoPerf leaves it to directory listing order);
+- study: the trial that meets the target at the earliest eval index; a tie
+  (two trials meeting it at the same eval) goes to the smaller time, or with
+  `tie_rule='algoperf'` to the trial listed first, as AlgoPerf's
+  `get_best_trial_index` breaks it (the order `os.listdir` gives, which may
+  differ between file systems and copies of one tree);
 - workload: the median over studies, an unsolved study counting as infinite;
 - v0.5 held-out variants: a variant counts as unsolved when its base workload
   is; times above 4x the best submission become infinite; a base workload
@@ -25,11 +28,13 @@ come back in `Scores.warnings` (or raise, with `strict`, as AlgoPerf's
 `--strict`).
 """
 
+import collections
 import csv
 import dataclasses
 import io
 import json
 import math
+import os
 import pathlib
 import re
 from typing import Mapping, Optional, Sequence, Union
@@ -48,10 +53,13 @@ MINIMIZED_METRICS = ('ce_loss', 'error_rate', 'ctc_loss', 'wer', 'l1_loss',
                      'loss', 'ppl')
 MAXIMIZED_METRICS = ('mean_average_precision', 'ssim', 'accuracy', 'bleu')
 MEASUREMENTS_FILENAME = 'eval_measurements.csv'
+TIE_RULES = ('time', 'algoperf')
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / 'workloads_config'
 
 _TRIAL_DIR = re.compile(r'trial_(\d+)')  # Matched at a name's start.
 _WORKLOAD_DIR = re.compile(r'(.+)_(jax|pytorch)')  # Matched in full.
+# What AlgoPerf's submission_runner --append_timestamp adds to a name.
+_TIMESTAMP = r'-\d{4}(-\d{2}){5}'
 
 PathLike = Union[str, pathlib.Path]
 # workload -> study -> trials, each trial its columns of eval measurements.
@@ -153,22 +161,31 @@ def find_target(benchmark: Benchmark, workload: str) -> Target:
 # through symbolic links, as AlgoPerf's `os.listdir` walk follows them. A
 # folder beside the submissions that holds no `eval_measurements.csv` at any
 # depth is left out: a folder of files only (run_local's `scores_<time>/`)
-# with an INFO line, one holding folders or links (a submission whose logs
-# are missing or out of reach) with a warning. Trees these rules cannot read
-# one way only are errors naming the folder: a folder that holds
-# `trial_<k>/eval_measurements.csv` without the framework suffix (AlgoPerf
-# fails on it too), a submission holding both workload and study folders,
-# one study holding two folders of a workload (`ogbg_jax`, `ogbg_pytorch`),
-# and a workload whose studies use different frameworks.
+# with an INFO line; an empty folder, a broken link, or one holding folders
+# or links (a submission whose logs are missing or out of reach) with a
+# warning. As AlgoPerf's `get_experiment_df`, folders `<name>-<timestamp>`
+# (submission_runner's --append_timestamp) are read into `<name>` where it
+# exists, their studies joined by name; AlgoPerf also scores each of them
+# as a submission of its own beside `<name>`, which is not done here.
+# Trees these rules cannot read one way only are errors naming the folder:
+# a folder that holds `trial_<k>/eval_measurements.csv` without the
+# framework suffix (AlgoPerf fails on it too), a submission holding both
+# workload and study folders, one study holding two folders of a workload
+# (`ogbg_jax`, `ogbg_pytorch`), and a workload whose studies use different
+# frameworks (in one folder or across a submission's timestamped ones).
 
 
 class Trial(dict):
-  """Columns of one `eval_measurements.csv`, name -> float array; `.path`."""
+  """Columns of one `eval_measurements.csv`, name -> float array; `.path`;
+  `.listed`, its place in AlgoPerf's reading order within its study (the
+  position of its experiment folder, then of its trial folder, in
+  `os.listdir`), which breaks ties with `tie_rule='algoperf'`."""
 
   def __init__(self, columns: Mapping[str, np.ndarray],
-               path: Optional[PathLike] = None):
+               path: Optional[PathLike] = None, listed: tuple = ()):
     super().__init__(columns)
     self.path = path
+    self.listed = listed
 
 
 def read_eval_measurements(path: PathLike) -> Trial:
@@ -282,6 +299,18 @@ def _check_one_framework(submission_dir: pathlib.Path, workload: str,
         f'frameworks, {named}; score the studies of one framework.')
 
 
+def _read_trials(folder: pathlib.Path) -> list[Trial]:
+  """The trials of a workload folder by k, each `.listed` at its place in
+  `os.listdir(folder)`."""
+  listing = os.listdir(folder)
+  trials = []
+  for path in _trial_files(folder):
+    trial = read_eval_measurements(path)
+    trial.listed = (listing.index(path.parent.name),)
+    trials.append(trial)
+  return trials
+
+
 def load_submission(submission_dir: PathLike) -> SubmissionLogs:
   """Reads a submission's logs by the folder rules above.
 
@@ -290,8 +319,7 @@ def load_submission(submission_dir: PathLike) -> SubmissionLogs:
     study, named after the submission.
   """
   submission_dir = pathlib.Path(submission_dir)
-  if not submission_dir.is_dir():
-    raise ValueError(f'Submission directory {submission_dir} does not exist.')
+  _check_folder(submission_dir, 'Submission directory')
   children = _subdirs(submission_dir)
   workload_dirs = [p for p in children if _is_workload_dir(p)]
   study_dirs = [p for p in children if p not in workload_dirs
@@ -316,8 +344,7 @@ def load_submission(submission_dir: PathLike) -> SubmissionLogs:
       folders.setdefault(workload, []).append(folder)
   for workload, workload_folders in folders.items():
     _check_one_framework(submission_dir, workload, workload_folders)
-  logs = {workload: {folder.parent.name: [read_eval_measurements(path)
-                                          for path in _trial_files(folder)]
+  logs = {workload: {folder.parent.name: _read_trials(folder)
                      for folder in workload_folders}
           for workload, workload_folders in folders.items()}
   if not logs:
@@ -365,46 +392,121 @@ class Submissions(dict):
     self.warnings = list(warnings)
 
 
+def _check_folder(path: pathlib.Path, what: str) -> None:
+  """Raises naming `what` unless `path` is a folder (or a link to one)."""
+  if path.is_dir():
+    return
+  if path.is_symlink():
+    reason = f'is a broken link (to {os.readlink(path)})'
+  elif path.exists():
+    reason = 'is not a folder'
+  else:
+    reason = 'does not exist'
+  raise ValueError(f'{what} {path} {reason}.')
+
+
+def timestamped_groups(names: Sequence[str]) -> dict[str, list[str]]:
+  """Submission -> its folders among `names`: itself, then every
+  `<name>-<timestamp>...` folder (`submission_runner --append_timestamp`'s
+  suffix `-YYYY-MM-DD-HH-MM-SS`), which AlgoPerf's `get_experiment_df`
+  reads into `<name>`; a timestamped folder without its `<name>` is a
+  submission of its own. Where two names could take a folder, the longer
+  does."""
+  groups = {}
+  for name in names:
+    bases = [b for b in names
+             if b != name and re.match(re.escape(b) + _TIMESTAMP, name)]
+    groups.setdefault(max(bases, key=len) if bases else name, []).append(name)
+  return {base: sorted(folders, key=lambda f: f != base)
+          for base, folders in groups.items()}
+
+
+def _merge(submission_dir: pathlib.Path,
+           parts: Sequence[SubmissionLogs]) -> SubmissionLogs:
+  """The logs of a submission's folders as one: the trials of a study (by
+  study name) in all of them, as AlgoPerf groups its rows by study."""
+  logs, frameworks = {}, {}
+  for part in parts:
+    for workload, studies in part.items():
+      for study, trials in studies.items():
+        logs.setdefault(workload, {}).setdefault(study, []).extend(trials)
+        folder = pathlib.Path(trials[0].path).parents[1]
+        frameworks.setdefault(workload, {}).setdefault(folder.name, folder)
+  for workload, folders in frameworks.items():
+    if len(folders) > 1:
+      _check_one_framework(submission_dir.parent, workload,
+                           list(folders.values()))
+  return logs
+
+
 def load_submissions(submission_directory: PathLike,
                      exclude_submissions: Sequence[str] = ()) -> Submissions:
   """Every submission (subfolder) of `submission_directory`, by name.
 
-  A subfolder holding no eval_measurements.csv at any depth is left out: one
-  of files only (the `scores_<time>/` run_local writes beside its
-  submissions) with an INFO line, one holding folders or links (a
-  submission whose logs are missing or out of reach) with a WARNING line and
-  a message in `.warnings`, which `score_logs` reports.
+  Folders `<name>-<timestamp>` are read into `<name>` (`timestamped_groups`,
+  an INFO line names them). A subfolder holding no eval_measurements.csv at
+  any depth is left out: one of files only (the `scores_<time>/` run_local
+  writes beside its submissions) with an INFO line; an empty one, a broken
+  link, or one holding folders or links but no logs (a submission whose
+  logs are missing or out of reach) with a WARNING line and a message in
+  `.warnings`, which `score_logs` reports.
   """
   directory = pathlib.Path(submission_directory)
-  if not directory.is_dir():
-    raise ValueError(f'--submission_directory {directory} does not exist.')
-  names, ignored, dropped = [], [], []
-  for path in _subdirs(directory):
-    if _holds_logs(path):
+  _check_folder(directory, '--submission_directory')
+  names, ignored, dropped, warnings = [], [], [], []
+  for path in sorted(directory.iterdir()):
+    if path.is_symlink() and not path.exists():
+      warning = f'a broken link (to {os.readlink(path)})'
+    elif not path.is_dir():
+      continue
+    elif _holds_logs(path):
       names.append(path.name)
+      continue
+    elif not any(path.iterdir()):
+      warning = 'an empty folder'
+    elif _holds_folders(path):
+      warning = (f'holds folders but no {MEASUREMENTS_FILENAME} at any depth '
+                 '(a broken link?)')
     else:
-      (dropped if _holds_folders(path) else ignored).append(path.name)
+      ignored.append(path.name)
+      continue
+    dropped.append(path.name)
+    warnings.append(f'{path}: {warning}; submission dropped.')
   if ignored:
     logging.info('%s: ignored folders holding no logs: %s', directory,
                  ', '.join(ignored))
-  warnings = [f'{directory / name}: holds folders but no '
-              f'{MEASUREMENTS_FILENAME} at any depth (a broken link?); '
-              'submission dropped.' for name in dropped]
   for warning in warnings:
     logging.warning('%s', warning)
   unknown = sorted(set(exclude_submissions) - set(names))
   if unknown:
     raise ValueError(f'--exclude_submissions {unknown} are not submissions '
                      f'in {directory}; it holds {names}.')
-  names = [name for name in names if name not in exclude_submissions]
-  if not names:
-    left_out = ignored + dropped
+  kept = [name for name in names if name not in exclude_submissions]
+  if names and not kept:
+    raise ValueError(f'--exclude_submissions leaves nothing to score: it '
+                     f'names every submission in {directory} '
+                     f'({", ".join(names)}).')
+  if not kept:
+    left_out = sorted(ignored + dropped)
     raise ValueError(
         f'--submission_directory {directory} holds no submission directories'
-        + (f' (no eval_measurements.csv in {", ".join(sorted(left_out))})'
+        + (f' (no eval_measurements.csv in {", ".join(left_out)})'
            if left_out else '') + '.')
-  return Submissions({name: load_submission(directory / name)
-                      for name in names}, warnings)
+  listing = os.listdir(directory)
+  logs = {}
+  for name, folders in timestamped_groups(kept).items():
+    parts = [load_submission(directory / folder) for folder in folders]
+    for folder, part in zip(folders, parts):
+      for trial in (t for studies in part.values()
+                    for trials in studies.values() for t in trials):
+        trial.listed = (listing.index(folder),) + trial.listed
+    logs[name] = parts[0] if len(parts) == 1 else _merge(directory / name,
+                                                         parts)
+    if len(folders) > 1:
+      logging.info('%s: read %s into submission %s, as AlgoPerf reads '
+                   '<name>-<timestamp> folders', directory,
+                   ', '.join(folders[1:]), name)
+  return Submissions(logs, warnings)
 
 
 # Time to target.
@@ -425,15 +527,34 @@ def eval_index_at_target(trial: Trial, target: Target) -> Optional[int]:
   return int(np.argmax(met)) if met.any() else None
 
 
-def study_time_to_target(trials: Sequence[Trial], target: Target,
-                         time_column: str) -> float:
-  """Time of the trial meeting the target at the earliest eval; inf if none."""
+def counted_trial(trials: Sequence[Trial], target: Target, time_column: str,
+                  tie_rule: str = 'time') -> Optional[tuple[Trial, int]]:
+  """The trial a study counts and the index of its first eval meeting the
+  target: the earliest such eval, a tie to the smaller time ('time') or to
+  the trial AlgoPerf lists first ('algoperf', by `Trial.listed`); None if
+  no trial meets the target."""
+  if tie_rule not in TIE_RULES:
+    raise ValueError(f'tie_rule must be one of {TIE_RULES}, got '
+                     f'{tie_rule!r}.')
   reached = []
-  for trial in trials:
+  for k, trial in enumerate(trials):
     index = eval_index_at_target(trial, target)
     if index is not None:
-      reached.append((index, float(_column(trial, time_column)[index])))
-  return min(reached)[1] if reached else math.inf
+      time = float(_column(trial, time_column)[index])
+      reached.append(((index, time if tie_rule == 'time' else trial.listed,
+                       k), trial, index))
+  return min(reached, key=lambda r: r[0])[1:] if reached else None
+
+
+def study_time_to_target(trials: Sequence[Trial], target: Target,
+                         time_column: str, tie_rule: str = 'time') -> float:
+  """Time of the trial meeting the target at the earliest eval (a tie by
+  `tie_rule`, see `counted_trial`); inf if none does."""
+  counted = counted_trial(trials, target, time_column, tie_rule)
+  if counted is None:
+    return math.inf
+  trial, index = counted
+  return float(_column(trial, time_column)[index])
 
 
 def _folder(name: str, study: str, workload: str,
@@ -446,8 +567,9 @@ def _folder(name: str, study: str, workload: str,
 
 
 def count_warnings(name: str, logs: SubmissionLogs, workloads: Sequence[str],
-                   num_studies: int, num_trials: int) -> list[str]:
-  """AlgoPerf's checks of workload, study and trial counts, as messages.
+                   counts: Mapping[str, tuple[int, int]]) -> list[str]:
+  """AlgoPerf's checks of workload, study and trial counts, as messages;
+  `counts`: workload -> (studies, trials per study) expected.
 
   A missing workload counts as unsolved; a study or trial too few or too many
   moves the median or the best trial: each may change a score.
@@ -455,6 +577,7 @@ def count_warnings(name: str, logs: SubmissionLogs, workloads: Sequence[str],
   warnings = [f'{name}: no {workload} logs; it counts as unsolved.'
               for workload in workloads if workload not in logs]
   for workload in workloads:
+    num_studies, num_trials = counts[workload]
     studies = logs.get(workload, {})
     if studies and len(studies) != num_studies:
       warnings.append(f'{name}: {workload}: expected {num_studies} studies, '
@@ -464,6 +587,32 @@ def count_warnings(name: str, logs: SubmissionLogs, workloads: Sequence[str],
         warnings.append(f'{_folder(name, study, workload, trials)}: expected '
                         f'{num_trials} trials, found {len(trials)}.')
   return warnings
+
+
+def _usual(counts: Sequence[int]) -> int:
+  """The most common of `counts`, a tie to the larger; 0 if none."""
+  return max(collections.Counter(counts).items(),
+             key=lambda item: item[::-1], default=(0, 0))[0]
+
+
+def expected_counts(submissions: Mapping[str, SubmissionLogs],
+                    workloads: Sequence[str], benchmark: Benchmark,
+                    num_trials: int) -> dict[str, tuple[int, int]]:
+  """Workload -> (studies, trials per study) to expect: the ruleset's for
+  AlgoPerf's workloads; for a local workload, whose runs pick their own
+  (run_local's --num_studies and --num_tuning_trials), the usual count in
+  the logs (the most common, a tie to the larger), so that only a study or
+  trial missing or extra beside the others warns."""
+  counts = {}
+  for workload in workloads:
+    if workload in benchmark.targets:
+      counts[workload] = (benchmark.num_studies, num_trials)
+      continue
+    studies = [logs[workload] for logs in submissions.values()
+               if workload in logs]
+    counts[workload] = (_usual([len(s) for s in studies]),
+                        _usual([len(t) for s in studies for t in s.values()]))
+  return counts
 
 
 # Profiles and scores.
@@ -538,6 +687,7 @@ class Scores:
   # submission -> workload -> study -> time to target (inf if never).
   study_times: dict[str, dict[str, dict[str, float]]] = dataclasses.field(
       default_factory=dict)
+  tie_rule: str = 'time'  # See `counted_trial`.
 
   def paired_ratios(self, name: str, baseline: str,
                     workload: str) -> np.ndarray:
@@ -603,7 +753,8 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
                time_column: str = 'score',
                workloads: Union[str, Sequence[str]] = 'base',
                strict: bool = False,
-               self_tuning_ruleset: bool = False) -> Scores:
+               self_tuning_ruleset: bool = False,
+               tie_rule: str = 'time') -> Scores:
   """Scores loaded logs.
 
   Args:
@@ -618,11 +769,18 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
     strict: raise ValueError, rather than return them in `Scores.warnings`,
       on wrong workload, study or trial counts or a dropped submission
       (AlgoPerf's `--strict`).
-    self_tuning_ruleset: expect one trial per study instead of five.
+    self_tuning_ruleset: expect one trial per study instead of five (on
+      AlgoPerf's workloads; on local ones, see `expected_counts`).
+    tie_rule: which of two trials meeting the target at the same eval a
+      study counts: 'time' (the smaller time) or 'algoperf' (the one listed
+      first); see `counted_trial`.
   """
   if time_column not in TIME_COLUMNS:
     raise ValueError(f'time_column must be one of {TIME_COLUMNS}, got '
                      f'{time_column!r}.')
+  if tie_rule not in TIE_RULES:
+    raise ValueError(f'tie_rule must be one of {TIE_RULES}, got '
+                     f'{tie_rule!r}.')
   if not submissions:
     raise ValueError('No submissions to score.')
   held_out = {}
@@ -640,16 +798,17 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
   num_trials = (NUM_TRIALS_SELF_TUNING if self_tuning_ruleset
                 else NUM_TRIALS_EXTERNAL)
   warnings = list(getattr(submissions, 'warnings', ()))
+  counts = expected_counts(submissions, names, benchmark, num_trials)
   for name, logs in submissions.items():
-    warnings += count_warnings(name, logs, names, benchmark.num_studies,
-                               num_trials)
+    warnings += count_warnings(name, logs, names, counts)
     unscored = sorted(set(logs) - set(names))
     if unscored:
       logging.info('%s: workloads not scored: %s', name, ', '.join(unscored))
   if strict and warnings:
     raise ValueError(' '.join(warnings) + ' (--strict)')
   study_times = {
-      name: {w: {study: study_time_to_target(trials, targets[w], time_column)
+      name: {w: {study: study_time_to_target(trials, targets[w], time_column,
+                                             tie_rule)
                  for study, trials in logs[w].items()}
              for w in names if w in logs}
       for name, logs in submissions.items()}
@@ -673,7 +832,8 @@ def score_logs(submissions: Mapping[str, SubmissionLogs],
       profiles=profiles,
       scores={s: float(v) for s, v in zip(submissions, scores)},
       warnings=warnings,
-      study_times=study_times)
+      study_times=study_times,
+      tie_rule=tie_rule)
 
 
 def _target(benchmark: Benchmark, workload: str,

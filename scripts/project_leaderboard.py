@@ -34,7 +34,11 @@ Assumptions, which make this a projection and not a measurement:
 - the other workloads (imagenet_resnet) and the other submissions are
   unchanged, and so are the columns scoring does not read (eval and logging
   time, total_duration).
-With --plot, also writes the performance profiles as a PNG.
+With --plot, also writes the performance profiles as a PNG, titled as a
+projection.
+
+Exit status: 0; 2 on bad input (a flag, a ratio, a leaderboard folder the
+scorer cannot read, a --plot it cannot write), with one line on stderr.
 """
 
 import pathlib
@@ -83,12 +87,24 @@ def _unpack_v06(directory: pathlib.Path) -> pathlib.Path:
           / 'external_tuning')
 
 
+def _made(folder: pathlib.Path) -> bool:
+  """Whether `folder` could be made (with its parents)."""
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+  except OSError:
+    return False
+  return True
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   cli.parse(FLAGS, argv, __doc__)
   if not FLAGS.ratios:
     cli.usage_error(f'--ratios is required: a preset '
                     f'({", ".join(projection.PRESETS)}), a JSON file or a '
                     'comma list name=ratio')
+  plot = pathlib.Path(FLAGS.plot) if FLAGS.plot else None
+  if plot and not (plot.parent.is_dir() or _made(plot.parent)):
+    cli.usage_error(f'--plot {plot}: its folder cannot be made')
   try:
     with tempfile.TemporaryDirectory() as unpacked:
       scores, ratios = projection.project_leaderboard(
@@ -98,8 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           step_time_ratio=FLAGS.step_time_ratio,
           projected_name=FLAGS.projected_name)
   except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    cli.usage_error(str(e))
   print(f'PROJECTION, not a measurement: {FLAGS.projected_name} = '
         f'{FLAGS.baseline} with time axes scaled by --ratios={FLAGS.ratios}')
   print(scoring.format_table(scores))
@@ -107,10 +122,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   print(projection.format_ratios(ratios, FLAGS.step_time_ratio))
   print()
   if FLAGS.plot:
-    path = pathlib.Path(FLAGS.plot)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plots.plot_performance_profiles(scores, path)
-    print(f'performance profiles: {path}')
+    try:
+      plots.plot_performance_profiles(
+          scores, plot, title=f'PROJECTION, not a measurement: '
+          f'{FLAGS.projected_name} = {FLAGS.baseline} with its time axes '
+          f'scaled by --ratios={FLAGS.ratios}')
+    except OSError as e:
+      cli.usage_error(f'--plot {plot} cannot be written: {e}')
+    print(f'performance profiles: {plot}')
   for name, value in scores.scores.items():
     print(f'{name} {value:.6f}')
   # The projected copy repeats its baseline's warnings, naming its folders.

@@ -464,8 +464,10 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
-  """Validation metric against step (study 0), per workload: the whole run
-  above, its finish below with each submission's first crossing marked."""
+  """Validation metric against step, per workload: every study's counted
+  trial over the whole run above, its finish below with each study's first
+  crossing ringed and each submission's median steps to target (the
+  table's) dashed."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -478,20 +480,18 @@ def plot_curves(outcomes: Dict[tuple, List[Outcome]], path: str) -> None:
     whole, finish = axes[2 * (k // cols), k % cols], axes[
         2 * (k // cols) + 1, k % cols]
     workload = workload_registry.get_workload(name)
-    curves = {submission: tuple(zip(*studies[0].curve))
-              for (w, submission), studies in outcomes.items()
-              if w == name and studies[0].curve}
-    for submission, (steps, values) in curves.items():
-      whole.plot(steps, values, color=plots.submission_color(submission),
-                 label=submission)
+    curves = {submission: [tuple(zip(*o.curve)) for o in studies if o.curve]
+              for (w, submission), studies in outcomes.items() if w == name}
+    curves = {submission: c for submission, c in curves.items() if c}
     target = workload.validation_target_value
-    whole.axhline(target, color='k', ls='--', label='target')
+    minimize = scoring.is_minimized(workload.target_metric_name)
+    plots.plot_curves(whole, curves, target, minimize, zoom=False)
     metric = f'validation/{workload.target_metric_name}'
-    whole.set(title=name, xlabel='global step', ylabel=metric)
-    whole.legend(fontsize='small')
-    plots.plot_finish(finish, curves, target,
-                      scoring.is_minimized(workload.target_metric_name))
-    finish.set(title=f'{name}: finish (o = first crossing)',
+    studies = max(map(len, curves.values()), default=0)
+    whole.set(title=f'{name}: every study ({studies}), the trial it counts',
+              xlabel='global step', ylabel=metric)
+    plots.plot_finish(finish, curves, target, minimize)
+    finish.set(title=f'{name}: finish; median over studies = the table\'s',
                xlabel='global step', ylabel=metric)
   for k in range(len(names), rows * cols):
     for row in (2 * (k // cols), 2 * (k // cols) + 1):

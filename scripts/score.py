@@ -3,21 +3,30 @@
   python -m scripts.score --submission_directory=DIR [--output_dir=OUT]
       [--benchmark_version=0.6] [--time_column=score] [--strict]
       [--self_tuning_ruleset] [--workloads=base|local|w1,w2]
-      [--baseline=NAME] [--exclude_submissions=a,b]
+      [--baseline=NAME] [--exclude_submissions=a,b] [--tie_rule=time]
 
 DIR holds one folder per submission, each
 `<study>/<workload>_<framework>/trial_<k>/eval_measurements.csv`, read
 through symbolic links; stray files and folders are ignored as AlgoPerf
-ignores them (an INFO line on stderr lists them). Prints a table per
+ignores them (an INFO line on stderr lists them); folders
+`<name>-<timestamp>` (AlgoPerf's --append_timestamp) are read into
+`<name>` as AlgoPerf's scorer reads them (an INFO line names them).
+Studies and trials are counted against the ruleset on AlgoPerf's
+workloads; on local ones (run_local's, `--workloads=local`) against the
+most any submission holds. Prints a table per
 workload, speedups over --baseline if given, one line `NAME SCORE` per
 submission, then the warnings that may change a score (a submission dropped
-for want of logs, missing workloads, wrong study or trial counts). With
+for want of logs: an empty folder, a broken link; missing workloads, wrong
+study or trial counts). Two trials of a study meeting the target at the
+same eval: the smaller time counts (--tie_rule=time), or the one AlgoPerf
+lists first (--tie_rule=algoperf: `os.listdir` order, which may differ
+between copies of a tree). With
 --output_dir, also writes scores.json, performance_profiles.png and
 validation_curves_<workload>.png there.
 
 Exit status: 0; 1 when --strict finds a warning; 2 on bad input (a flag, a
-missing or empty directory, a log tree or CSV the scorer cannot read), with
-one line on stderr naming it.
+missing or empty directory, a log tree or CSV the scorer cannot read, an
+--output_dir it cannot write), with one line on stderr naming it.
 
 Reproduce the published leaderboards (AlgoPerf's targets of each version)
 from their logs in workloads_config/leaderboards/:
@@ -35,6 +44,7 @@ from their logs in workloads_config/leaderboards/:
 import json
 import pathlib
 import sys
+import tempfile
 from typing import Optional, Sequence
 
 from absl import flags
@@ -77,6 +87,11 @@ flags.DEFINE_string(
     'baseline', None,
     'Submission to compute speedups against (geometric mean of per-workload '
     'time ratios, as AlgoPerf compute_speedups.py).', flag_values=FLAGS)
+flags.DEFINE_enum(
+    'tie_rule', 'time', scoring.TIE_RULES,
+    'Which of two trials of a study meeting the target at the same eval '
+    "counts: 'time' (the smaller time) or 'algoperf' (the one listed first, "
+    "as AlgoPerf's scorer; file-system order).", flag_values=FLAGS)
 flags.DEFINE_list(
     'exclude_submissions', [],
     'Submissions (folder names, comma-separated) to leave out.',
@@ -91,6 +106,18 @@ def _workloads(flag: str):
     cli.usage_error(f"--workloads must be 'base', 'local' or a "
                     f'comma-separated list of workload names, got {flag!r}')
   return names
+
+
+def check_output_dir(output_dir: pathlib.Path) -> None:
+  """Creates `output_dir`; one line naming it and exit 2 if it cannot be
+  written."""
+  try:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=output_dir):
+      pass
+  except OSError as e:
+    cli.usage_error(f'--output_dir {output_dir} cannot be written: '
+                    f'{e.strerror or e}')
 
 
 def write_outputs(output_dir: pathlib.Path, submissions, scores, speedups):
@@ -111,6 +138,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cli.usage_error('--submission_directory must be a directory of '
                     'submissions, got none')
   workloads = _workloads(FLAGS.workloads)
+  if FLAGS.output_dir:
+    check_output_dir(pathlib.Path(FLAGS.output_dir))
   try:
     benchmark = scoring.load_benchmark(FLAGS.benchmark_version)
     submissions = scoring.load_submissions(FLAGS.submission_directory,
@@ -119,7 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         submissions, benchmark,
         time_column=FLAGS.time_column,
         workloads=workloads,
-        self_tuning_ruleset=FLAGS.self_tuning_ruleset)
+        self_tuning_ruleset=FLAGS.self_tuning_ruleset,
+        tie_rule=FLAGS.tie_rule)
     speedups = None
     if FLAGS.baseline is not None:
       speedups = scores.speedups(FLAGS.baseline, FLAGS.self_tuning_ruleset)
@@ -137,8 +167,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f'({1 - value:.1%} less {FLAGS.time_column})')
     print()
   if FLAGS.output_dir:
-    write_outputs(pathlib.Path(FLAGS.output_dir), submissions, scores,
-                  speedups)
+    try:
+      write_outputs(pathlib.Path(FLAGS.output_dir), submissions, scores,
+                    speedups)
+    except OSError as e:
+      cli.usage_error(f'--output_dir {FLAGS.output_dir} cannot be written: '
+                      f'{e}')
   for name, value in scores.scores.items():
     print(f'{name} {value:.6f}')
   if scores.warnings:

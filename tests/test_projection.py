@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from localperf.lab import projection
+from localperf import plots
 from localperf import scoring
 from scripts import project_leaderboard as script
 
@@ -79,9 +80,16 @@ def test_paper_presets_land_on_the_issue_figures(preset, logs):
       {'paper_lawa': 0.43, 'paper_ema': 0.42}[preset], abs=0.005)
 
 
-def test_cli_paper_lawa(tmp_path, capsys):
+def test_cli_paper_lawa(tmp_path, capsys, monkeypatch):
   plot = tmp_path / 'profiles.png'
+  titles = []
+  draw = plots.plot_performance_profiles
+  monkeypatch.setattr(plots, 'plot_performance_profiles',
+                      lambda *a, title=None: titles.append(title) or draw(
+                          *a, title=title))
   status = script.main(['--ratios=paper_lawa', f'--plot={plot}'])
+  assert titles == ['PROJECTION, not a measurement: projected = baseline '
+                    'with its time axes scaled by --ratios=paper_lawa']
   out = capsys.readouterr().out
   assert status == 0
   got = scores_of(out)
@@ -196,9 +204,11 @@ def test_bad_other_inputs(tmp_path, capsys, logs):
   bad_json.write_text('[0.8]')
   with pytest.raises(ValueError, match=r'holds a list; expected an object'):
     projection.parse_ratios(bad_json)
-  status = script.main(['--ratios=ogbg=0'])
-  assert status == 1
-  assert '--ratios: ogbg=' in capsys.readouterr().err
+  with pytest.raises(SystemExit) as e:  # Bad input: one line, status 2.
+    script.main(['--ratios=ogbg=0'])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert '--ratios: ogbg=' in err and err.count('\n') == 1
   with pytest.raises(SystemExit) as e:
     script.main([])
   assert e.value.code == 2

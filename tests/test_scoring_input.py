@@ -8,7 +8,9 @@ Scores are worked out by hand as in tests/test_scoring.py: with ratios a
 
 import logging
 import math
+import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -376,3 +378,204 @@ def test_cli_exclude_submissions(tmp_path, capsys):
   err = bad_input(capsys, f'--submission_directory={tmp_path}',
                   '--exclude_submissions=c')
   assert "--exclude_submissions ['c'] are not" in err
+
+
+# Submission folders without logs: warned, not silent.
+
+
+@pytest.mark.parametrize('case', ['empty folder', 'broken link'])
+def test_empty_or_broken_submission_folder_is_dropped_with_a_warning(
+    tmp_path, caplog, case):
+  write_tree(tmp_path / 'logs')
+  c = tmp_path / 'logs' / 'c'
+  if case == 'empty folder':
+    c.mkdir()
+    message = f'{c}: an empty folder; submission dropped.'
+  else:
+    c.symlink_to(tmp_path / 'gone')
+    message = (f'{c}: a broken link (to {tmp_path / "gone"}); submission '
+               'dropped.')
+  with caplog.at_level(logging.INFO, logger='absl'):
+    scores = score(tmp_path / 'logs')
+  assert scores.submissions == ['a', 'b']
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  assert scores.warnings == [message]
+  assert [r.levelname for r in caplog.records
+          if message in r.getMessage()] == ['WARNING']
+
+
+# <name>-<timestamp> folders (submission_runner --append_timestamp).
+
+
+STAMP = '-2024-01-02-03-04-05'
+
+
+def test_timestamped_folder_is_read_into_its_submission(tmp_path, caplog):
+  write_tree(tmp_path)
+  # a's study_2 moved to a rerun's folder: the tree scores as before.
+  (tmp_path / f'a{STAMP}').mkdir()
+  (tmp_path / 'a' / 'study_2').rename(tmp_path / f'a{STAMP}' / 'study_2')
+  with caplog.at_level(logging.INFO, logger='absl'):
+    scores = score(tmp_path)
+  assert scores.submissions == ['a', 'b'] and scores.warnings == []
+  assert scores.scores == pytest.approx(SCORES, abs=1e-12)
+  assert f'read a{STAMP} into submission a' in caplog.text
+  # The rerun adds a trial meeting criteo1tb's target at 40 s to studies 0
+  # and 1: those studies hold 6 trials (AlgoPerf joins them by study name)
+  # and a's median time is median(40, 40, 100) = 40.
+  for study in ('study_0', 'study_1'):
+    write(tmp_path / f'a{STAMP}' / study / 'criteo1tb_jax' / 'trial_1' /
+          'eval_measurements.csv', csv_text('criteo1tb', 40))
+  scores = score(tmp_path)
+  assert scores.times[0].tolist() == [40, 250]
+  assert layout(scoring.load_submissions(tmp_path)['a'])['criteo1tb'] == {
+      'study_0': 6, 'study_1': 6, 'study_2': 5}
+  assert scores.warnings == [
+      f'{tmp_path / "a" / "study_0" / "criteo1tb_jax"}: expected 5 trials, '
+      'found 6.',
+      f'{tmp_path / "a" / "study_1" / "criteo1tb_jax"}: expected 5 trials, '
+      'found 6.']
+
+
+def test_timestamped_folder_without_its_name_is_a_submission(tmp_path):
+  write_tree(tmp_path)
+  (tmp_path / 'b').rename(tmp_path / f'b{STAMP}')
+  (tmp_path / 'a').rename(tmp_path / 'a-2024-01-02')  # Not a timestamp.
+  assert scoring.timestamped_groups(
+      ['a', f'a{STAMP}', f'a{STAMP}_x', 'ab', f'ab{STAMP}', 'b-1']) == {
+          'a': ['a', f'a{STAMP}', f'a{STAMP}_x'], 'ab': ['ab', f'ab{STAMP}'],
+          'b-1': ['b-1']}
+  assert score(tmp_path).submissions == ['a-2024-01-02', f'b{STAMP}']
+
+
+def test_timestamped_folder_in_another_framework_is_named(tmp_path):
+  write_tree(tmp_path)
+  write(tmp_path / f'a{STAMP}' / 'study_0' / 'ogbg_pytorch' / 'trial_1' /
+        'eval_measurements.csv', csv_text('ogbg', 40))
+  with pytest.raises(ValueError, match=re.escape(
+      "workload 'ogbg' is split across frameworks")):
+    score(tmp_path)
+
+
+# Trials meeting the target at the same eval: --tie_rule.
+
+
+def trial(time, listed):
+  """A trial meeting criteo1tb's target at its second eval, at `time`."""
+  return scoring.Trial({'global_step': np.array([10.0, 20]),
+                        'score': np.array([time / 2, time]),
+                        'validation/loss': np.array([0.2, 0.12])},
+                       listed=listed)
+
+
+def test_tie_goes_to_the_smaller_time_or_to_the_trial_listed_first():
+  target = scoring.load_benchmark().targets['criteo1tb']
+  # Both meet the target at eval 1; the one listed first took 120 s.
+  trials = [trial(100, (0, 1)), trial(120, (0, 0)), trial(90, ())]
+  trials[2]['validation/loss'] = np.array([0.2, 0.2])  # Never meets it.
+  assert scoring.study_time_to_target(trials, target, 'score') == 100
+  assert scoring.study_time_to_target(trials, target, 'score',
+                                      tie_rule='algoperf') == 120
+  # AlgoPerf's order: the experiment folder first, then the trial folder.
+  trials = [trial(100, (1, 0)), trial(120, (0, 4))]
+  assert scoring.study_time_to_target(trials, target, 'score',
+                                      tie_rule='algoperf') == 120
+  with pytest.raises(ValueError, match="tie_rule must be one of"):
+    scoring.study_time_to_target(trials, target, 'score', tie_rule='first')
+
+
+@pytest.mark.parametrize('reverse, expected', [(False, 120), (True, 100)])
+def test_tie_rule_algoperf_follows_the_listing(tmp_path, monkeypatch, capsys,
+                                              reverse, expected):
+  # One study, two trials meeting criteo1tb's target at eval 1, trial_1 at
+  # 120 s, trial_2 at 100 s; the file system lists them in `reverse` order.
+  for k, time in ((1, 120), (2, 100)):
+    write(tmp_path / 'a' / 'study_0' / 'criteo1tb_jax' / f'trial_{k}' /
+          'eval_measurements.csv', csv_text('criteo1tb', time))
+  listdir = os.listdir
+  monkeypatch.setattr(scoring.os, 'listdir',
+                      lambda p: sorted(listdir(p), reverse=reverse))
+  scores = scoring.score_submissions(tmp_path, workloads=['criteo1tb'],
+                                     tie_rule='algoperf')
+  assert scores.times[0].tolist() == [expected]
+  assert scoring.score_submissions(tmp_path, workloads=['criteo1tb']
+                                   ).times[0].tolist() == [100]
+  status, out, _ = run(capsys, f'--submission_directory={tmp_path}',
+                       '--workloads=criteo1tb', '--tie_rule=algoperf')
+  assert status == 0 and f'{expected:.1f} [1.00]' in out
+
+
+# Local workloads: the layout run_local writes draws no count warning.
+
+
+def write_local(root, studies=2, trials=1):
+  """run_local's layout: mnist1d (accuracy >= 0.976), seeds as studies."""
+  for name in ('nadamw', 'nadamw_ema'):
+    for study in range(studies):
+      for k in range(1, trials + 1):
+        write(root / name / f'study_{study}' / 'mnist1d_jax' / f'trial_{k}' /
+              'eval_measurements.csv',
+              'global_step,score,validation/accuracy\n'
+              '100,5.0,0.9\n200,10.0,0.98\n')
+
+
+def test_local_layout_draws_no_count_warning(tmp_path, capsys):
+  write_local(tmp_path, studies=2, trials=1)
+  write(tmp_path / 'scores_score' / 'scores.json', '{}')
+  status, out, _ = run(capsys, f'--submission_directory={tmp_path}',
+                       '--workloads=local')
+  assert status == 0 and 'warning' not in out
+  # Genuine problems still warn: a study missing beside the others', a
+  # trial missing beside the others'.
+  write_local(tmp_path, studies=3, trials=2)
+  shutil.rmtree(tmp_path / 'nadamw_ema' / 'study_2')
+  shutil.rmtree(tmp_path / 'nadamw' / 'study_1' / 'mnist1d_jax' / 'trial_2')
+  scores = scoring.score_submissions(tmp_path, workloads='local')
+  assert scores.warnings == [
+      f'{tmp_path / "nadamw" / "study_1" / "mnist1d_jax"}: expected 2 '
+      'trials, found 1.',
+      'nadamw_ema: mnist1d: expected 3 studies, found 2 (study_0, study_1).']
+  # A trial extra beside the others' warns in its study only.
+  write_local(tmp_path, studies=3, trials=2)
+  write(tmp_path / 'nadamw' / 'study_0' / 'mnist1d_jax' / 'trial_3' /
+        'eval_measurements.csv', 'global_step,validation/accuracy,score\n'
+        '100,0.9,5\n')
+  assert scoring.score_submissions(tmp_path, workloads='local').warnings == [
+      f'{tmp_path / "nadamw" / "study_0" / "mnist1d_jax"}: expected 2 '
+      'trials, found 3.']
+
+
+def test_algoperf_workloads_keep_the_rulesets_counts(tmp_path):
+  write_tree(tmp_path)
+  shutil.rmtree(tmp_path / 'a' / 'study_2')
+  assert scoring.expected_counts(
+      scoring.load_submissions(tmp_path), ['criteo1tb'],
+      scoring.load_benchmark(), 5) == {'criteo1tb': (3, 5)}
+
+
+# One line, exit status 2.
+
+
+def test_cli_unwritable_output_dir_exits_2(tmp_path, capsys):
+  write_tree(tmp_path / 'logs')
+  (tmp_path / 'file').write_text('')
+  err = bad_input(capsys, f'--submission_directory={tmp_path / "logs"}',
+                  f'--output_dir={tmp_path / "file" / "out"}')
+  assert f'--output_dir {tmp_path / "file" / "out"} cannot be written' in err
+
+
+def test_cli_file_as_submission_directory_is_not_a_folder(tmp_path, capsys):
+  (tmp_path / 'file').write_text('')
+  err = bad_input(capsys, f'--submission_directory={tmp_path / "file"}')
+  assert err.endswith(f'--submission_directory {tmp_path / "file"} is not a '
+                      'folder.\n')
+
+
+def test_cli_excluding_every_submission_leaves_nothing(tmp_path, capsys):
+  write_tree(tmp_path)
+  write(tmp_path / 'scores_score' / 'scores.json', '{}')
+  err = bad_input(capsys, f'--submission_directory={tmp_path}',
+                  '--exclude_submissions=a,b')
+  assert err.endswith(f'--exclude_submissions leaves nothing to score: it '
+                      f'names every submission in {tmp_path} (a, b).\n')
+  assert 'scores_score' not in err
