@@ -53,7 +53,7 @@ BATCH_SIZES = {
     'ctr_dlrm': 256,
     'kspace_unet': 8,
     'shapes_vit': 64,
-    'ctc_conformer': 48,
+    'ctc_conformer': 32,
     'ctc_lstm': 32,
     'molgraph_gnn': 32,
     'seq2seq_transformer': 32,
