@@ -531,7 +531,7 @@ class Seq2seqTransformerWorkload(base.LocalWorkload):
   validation_target_value = 77.0
   test_target_value = 77.75
   loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
-  step_hint = 4700
+  step_hint = 2300
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   max_allowed_runtime_sec = 300
   eval_period_time_sec = 3
