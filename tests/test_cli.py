@@ -112,7 +112,7 @@ def test_evals_default_to_every_2_percent_and_0_means_timed():
 def test_eval_every_fraction_is_that_share_of_each_step_hint():
   args = run_local.parse_flags(['--eval_every_fraction=0.02'])
   for name, every in (('ctr_dlrm', 60), ('molgraph_gnn', 120),
-                      ('seq2seq_transformer', 94)):
+                      ('seq2seq_transformer', 46)):
     assert registry.get_workload(name).step_hint * 0.02 == every
     workload = registry.get_workload(name)
     assert run_local.eval_every_n_steps(args, workload) == every
