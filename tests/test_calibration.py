@@ -295,6 +295,10 @@ def test_rescore_prints_what_training_printed(tmp_path, capsys):
   err = capsys.readouterr().err
   assert "ctr_dlrm-cosine-seed0.json was run as" in err and "'nu': 64" in err
   with pytest.raises(SystemExit) as e:
+    calibrate_script.main(flags + ['--rescore', '--suggest_targets'])
+  assert e.value.code == 2
+  assert 'run without test evals' in capsys.readouterr().err
+  with pytest.raises(SystemExit) as e:
     calibrate_script.main(flags + ['--rescore', '--rng_seeds=1'])
   assert e.value.code == 2
   assert 'no saved run' in capsys.readouterr().err

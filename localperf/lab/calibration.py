@@ -583,10 +583,10 @@ def _in_process(calls: Sequence[Dict[str, Any]]) -> Iterable[Run]:
   return (train(**call) for call in calls)
 
 
-# What identifies a run: its `train` arguments, and the workload settings
-# that shape its trajectory.
+# What identifies a run: its `train` arguments but `test` (evals on the test
+# split change no trajectory), and the workload settings that shape it.
 _RUN_KEYS = ('workload_name', 'constant', 'rng_seed', 'eval_every',
-             'num_steps', 'average', 'nu', 'test')
+             'num_steps', 'average', 'nu')
 
 
 def _run_identity(call: Mapping[str, Any]) -> Dict[str, Any]:
@@ -624,8 +624,9 @@ def saved_runs(runs_dir: pathlib.Path) -> RunMapper:
 
   The trajectories do not depend on the target, so a calibration re-scored
   from its runs prints what training again would, the seconds aside (the
-  runs' own). ValueError naming the file if one is missing or was run with
-  other arguments or workload settings (step_hint, batch size).
+  runs' own). ValueError naming the file if one is missing, was run with
+  other arguments or workload settings (step_hint, batch size), or without
+  the test evals a call asks for.
   """
   def load(call):
     path = run_path(runs_dir, call)
@@ -636,6 +637,9 @@ def saved_runs(runs_dir: pathlib.Path) -> RunMapper:
     if data['call'] != _run_identity(call):
       raise ValueError(f'{path} was run as {data["call"]}, not as '
                        f'{_run_identity(call)}.')
+    if call.get('test') and 'test' not in data['curves']:
+      raise ValueError(f'{path} was run without test evals '
+                       '(--suggest_targets).')
     curves = {k: Curve(np.asarray(c['steps']), np.asarray(c['values']))
               for k, c in data['curves'].items()}
     return Run(curves, data['train_seconds'], data['cpu_seconds'])
