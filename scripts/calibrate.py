@@ -107,7 +107,9 @@ def main(argv: Optional[List[str]] = None) -> int:
       max_fraction=FLAGS.max_fraction, constant_run=FLAGS.constant_run,
       test=FLAGS.suggest_targets, nu=FLAGS.nu, log=logging.info,
       map_runs=functools.partial(jobs.run, calibration.train,
-                                 jobs=FLAGS.jobs, cores=cores))
+                                 jobs=FLAGS.jobs, cores=cores,
+                                 backend=jobs.backend(FLAGS,
+                                                      FLAGS.output_dir)))
   try:
     for name, report in zip(names, reports):
       print(calibration.format_report(report))
