@@ -121,9 +121,9 @@ def check_shared(flag: str, path: str) -> None:
 def check(partition: Optional[str], folders: Mapping[str, str]) -> None:
   """Every check above; ValueError with one line on the first that fails."""
   check_sbatch()
-  check_partition(partition)
   for flag, path in folders.items():
     check_shared(flag, path)
+  check_partition(partition)
 
 
 # ----------------------------------------------------------------------------
@@ -197,6 +197,72 @@ def write(path: str, text: str, mode: int = 0o644) -> str:
     f.write(text)
   os.chmod(path, mode)
   return path
+
+
+# ----------------------------------------------------------------------------
+# AlgoPerf's grid: one task per run of scripts.algoperf_runner.
+
+
+def runner_flags(argv: Sequence[str]) -> Dict[str, Any]:
+  """{flag: value} of the `--flag=value` arguments of a runner command."""
+  pairs = (a[2:].split('=', 1) for a in argv
+           if a.startswith('--') and '=' in a)
+  return {k: int(v) if v.lstrip('-').isdigit() else v for k, v in pairs}
+
+
+def done_marker(folder: str, argv: Sequence[str]) -> str:
+  """The file a grid task writes when its run ends: named by the run's log
+  folder (`<submission>.<study>.<workload>`), as re-submitting checks it."""
+  f = runner_flags(argv)
+  return os.path.join(folder, 'done.' + '.'.join((
+      os.path.basename(f['experiment_dir']), f['experiment_name'],
+      f['workload'])))
+
+
+def grid_config(folder: str, argvs: Sequence[Sequence[str]]
+                ) -> Dict[str, Dict[str, Any]]:
+  """AlgoPerf's `config.json`: {"<task>": the run's runner flags, plus its
+  `command` (argv, run from the repository) and `done` (its marker)}."""
+  return {str(i): dict(runner_flags(argv), command=list(argv),
+                       done=done_marker(folder, argv))
+          for i, argv in enumerate(argvs)}
+
+
+def grid_script(*, name: str, config: str, num_tasks: int, repo_dir: str,
+                output: str, options: Sequence[str], python: str,
+                container: Optional[str], binds: Sequence[str] = ()) -> str:
+  """The job-array script of an AlgoPerf grid: task i runs `command` of
+  entry "i" of `config` from `repo_dir`, then writes the entry's `done`."""
+  read = (f'{shlex.quote(python)} -c \'import json, sys; '
+          'e = json.load(open(sys.argv[1]))[sys.argv[2]]; '
+          'print("\\0".join(e["command"] + [e["done"]]), end="")\' '
+          f'"${{CONFIG}}" "${{SLURM_ARRAY_TASK_ID}}"')
+  commands = [
+      f'CONFIG={shlex.quote(config)}',
+      f'cd {shlex.quote(repo_dir)}',
+      '# Entry ${SLURM_ARRAY_TASK_ID} of config.json: its command, then the',
+      '# file that marks its run done (re-submitting skips done runs).',
+      f'mapfile -d \'\' -t ENTRY < <({read})',
+      'DONE=${ENTRY[-1]}',
+      'ARGV=("${ENTRY[@]:0:${#ENTRY[@]}-1}")']
+  if container:
+    bind = ','.join([repo_dir, *binds])
+    commands.append(f'ARGV=(apptainer exec --nv --bind {shlex.quote(bind)} '
+                    f'{shlex.quote(container)} "${{ARGV[@]}}")')
+  commands.append('echo "${ARGV[*]}"')
+  return job_script(
+      name=name, num_tasks=num_tasks, directives=options, output=output,
+      commands=commands, on_success='touch "${DONE}"',
+      comment='AlgoPerf runs of config.json, one per array task (written '
+      'by\nscripts.run_algoperf --scheduler=slurm). Edit it and submit it '
+      'again with\nsbatch '
+      f'{os.path.join(os.path.dirname(config), "grid.sh")}')
+
+
+def queued_by_name(name: str) -> List[str]:
+  """Ids of this user's jobs named `name` still queued or running."""
+  done = _run(['squeue', '-h', '--me', '-n', name, '-o', '%i'])
+  return done.stdout.split() if done.returncode == 0 else []
 
 
 # ----------------------------------------------------------------------------
