@@ -248,8 +248,9 @@ def test_grid_runs_each_task_resumes_after_a_requeue_and_skips_done_runs(
   job = out.split('submitted job ', 1)[1].split(':', 1)[0]
   assert f'squeue -j {job}' in out
   assert f'--submission_directory={shared / "exp"}' in out
-  _wait_until(lambda: record.exists() and record.read_text().startswith(
-      '0 0 '), 60, 'task 0 to start')
+  _wait_until(lambda: record.exists() and any(
+      line.startswith('0 0 ') for line in record.read_text().splitlines()),
+              60, 'task 0 to start')
   subprocess.run(['scontrol', 'requeue', f'{job}_0'], check=True)
   _wait_until(lambda: not _squeue(job), 120, f'job {job} to end')
 
