@@ -27,6 +27,7 @@ from flax import serialization
 from localperf import slurm
 from scripts import run_algoperf
 from scripts import run_local
+from tests import test_algoperf_resume as resume
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CLUSTER = REPO / 'scripts' / 'slurm_one_node.sh'
@@ -392,3 +393,38 @@ def test_runner_flags_and_done_marker():
       'experiment_name': 'study_2', 'rng_seed': 3}
   assert slurm.done_marker('/e/slurm', argv) == (
       '/e/slurm/done.nadamw.study_2.wmt')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not resume.ALGOPERF_PYTHON, reason='needs AlgoPerf: '
+                    'set ALGOPERF_PYTHON (as for test_algoperf_resume.py).')
+def test_algoperf_mnist_grid_through_slurm_with_a_requeue(cluster, shared):
+  """AlgoPerf's mocked MNIST, 2 studies as tasks; task 0 is requeued right
+  after its checkpoint of step 6 and must end as the uninterrupted run."""
+  del cluster
+  submission, point = resume.POINTS['nadamw_lawa_host']
+  space = shared / 'space.json'
+  space.write_text(json.dumps([point]))
+  whole = resume._run(shared / 'whole', submission, space, 1)
+  env = dict(resume._env(1), ALGOPERF_MNIST_REQUEUE_AT='0:6')
+  (shared / 'data' / 'mnist').mkdir(parents=True)
+  experiment = shared / 'grid'
+  done = subprocess.run(
+      [resume.ALGOPERF_PYTHON, '-m', 'scripts.run_algoperf',
+       f'--experiment_dir={experiment}', f'--data_dir={shared / "data"}',
+       f'--submissions={submission}', '--workloads=mnist',
+       '--num_studies=2', '--num_tuning_trials=1',
+       f'--max_global_steps={resume.NUM_STEPS}',
+       f'--tuning_search_space={space}', '--scheduler=slurm',
+       '--slurm_partition=debug', '--slurm_gpus_per_node=0',
+       '--noslurm_exclusive'], cwd=REPO, env=env, capture_output=True,
+      text=True, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  job = done.stdout.split('submitted job ', 1)[1].split(':', 1)[0]
+  _wait_until(lambda: not _squeue(job), 900, f'job {job} to end')
+  trial = experiment / submission / 'study_0' / 'mnist_jax' / 'trial_1'
+  assert 'start 1' in (experiment / 'slurm' / f'{job}_0.out').read_text()
+  assert (trial / 'meta_data_1.json').is_file()  # It resumed.
+  assert resume._eval_rows(trial) == resume._eval_rows(whole)
+  assert resume._digests(trial, 1) == resume._digests(whole, 1)
+  assert len(list((experiment / 'slurm').glob('done.*'))) == 2
