@@ -192,6 +192,7 @@ def submit(script_path: str) -> str:
 
 
 def write(path: str, text: str, mode: int = 0o644) -> str:
+  """Writes `text` to `path` (its folder made); returns `path`."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as f:
     f.write(text)
@@ -323,17 +324,17 @@ class Backend:
     """Task `index`'s result, once it has one; raises the task's error."""
     path = f'{prefix}_{index}.result.pkl'
     while True:
-      queued = _queued(job)
+      queued = _queued(job)  # Before the file: a task writes, then ends.
       if os.path.exists(path):
         break
       if queued is not None and f'{job}_{index}' not in queued:
-        if os.path.exists(path):
-          break
         raise RuntimeError(f'slurm task {job}_{index} ended without a '
                            f'result; see {prefix}_{index}.out')
       time.sleep(POLL_SEC)
     with open(path, 'rb') as f:
       ok, value = pickle.load(f)
+    logging.info('slurm job %s: task %d ended%s', job, index,
+                 '' if ok else ' with an error')
     if not ok:
       raise RuntimeError(f'slurm task {job}_{index} failed: {value} '
                          f'(log: {prefix}_{index}.out)')

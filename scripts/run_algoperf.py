@@ -6,6 +6,8 @@
       [--num_tuning_trials=5] [--rng_seed=1] [--max_global_steps=N]
       [--overwrite | --resume_last_run] [--paper_settings]
       [--tuning_search_space=FILE] [--algoperf_dir=DIR] [--dry_run]
+      [--scheduler=slurm [--slurm_partition=P] [--slurm_account=A]
+       [--slurm_time=T] [--slurm_gpus_per_node=8] [--slurm_container=IMG]]
 
 Runs `submission_runner.py` (framework jax) once per study, workload and
 submission, one after another, through `scripts.algoperf_runner`, with this
@@ -16,7 +18,13 @@ must be installed: `pip install -e .`). Logs land in
 `python -m scripts.score --submission_directory=EXP` reads. Study i runs with
 `--rng_seed=rng_seed + i` for every submission, so submissions are compared
 on the same seeds. With --dry_run, prints one shell command per run instead
-(for a cluster scheduler) and needs neither AlgoPerf nor the data.
+(for a cluster scheduler) and needs neither AlgoPerf nor the data (the
+runner's path is --algoperf_dir, else $ALGOPERF_DIR, else a placeholder).
+With --scheduler=slurm, the runs become the tasks of one SLURM job array
+(EXPERIMENT_DIR/slurm/config.json and grid.sh; localperf/slurm.py), each
+with --resume_last_run and requeued on preemption or near its time limit;
+runs already done are skipped when the grid is submitted again
+(docs/cluster.md).
 
 Everything is checked before the first launch: names, search spaces, data
 folders, AlgoPerf and this package being importable, existing logs, and the

@@ -63,8 +63,8 @@ SlurmdPidFile=${STATE}/slurmd.pid
 SlurmctldLogFile=${STATE}/slurmctld.log
 SlurmdLogFile=${STATE}/slurmd.log
 ${node} State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1
-PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=10
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE PriorityTier=1
+PartitionName=high Nodes=ALL MaxTime=INFINITE PriorityTier=10
 EOF
 }
 
@@ -114,7 +114,10 @@ stop() {
     [[ -f ${STATE}/${name}.daemon ]] || continue
     pid=$(cat "${STATE}/${name}.daemon")
     kill "${pid}" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.25; done
+    for _ in $(seq 20); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.25
+    done
     rm -f "${STATE}/${name}.daemon"
   done
   echo "slurm_one_node: stopped" >&2

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from flax import serialization
 
+from localperf import jobs
 from localperf import slurm
 from scripts import run_algoperf
 from scripts import run_local
@@ -204,6 +205,22 @@ def test_grid_dry_run_writes_config_and_a_readable_script(
 
 # ----------------------------------------------------------------------------
 # Through the cluster.
+
+
+def test_calls_run_as_one_core_tasks_in_call_order(cluster, shared):
+  del cluster
+  backend = slurm.Backend(str(shared), partition='debug')
+  results = list(jobs.run(slurm.node_local, [
+      dict(path='/tmp/x'), dict(path=str(shared)), dict(path='/dev/shm')],
+                          jobs=2, cores=[0], backend=backend))
+  assert results == ['under /tmp', None, 'under /dev/shm']
+  cores = list(jobs.run(jobs.allowed_cores, [{}, {}], jobs=2, cores=[0],
+                        backend=backend))
+  assert [len(c) for c in cores] == [1, 1]  # Each task pinned to one core.
+  with pytest.raises(RuntimeError, match=r'slurm task \d+_1 failed: '
+                     r"TypeError: .*unexpected keyword argument 'nope'"):
+    list(jobs.run(slurm.node_local, [dict(path='/'), dict(nope=1)],
+                  jobs=2, cores=[0], backend=backend))
 
 
 def _squeue(job):
