@@ -22,16 +22,24 @@ The speed lost to one thread per run is won back by running independent
 runs (trials, seeds, workloads) as parallel processes, `jobs` of them, each
 pinned to its own core (`run`). The submissions and AlgoPerf's own runner are
 untouched: this is how localperf's commands run them.
+
+With `--jobs_backend=slurm` the same calls run as SLURM array tasks of one
+core each instead (`localperf.slurm`), writing to the same folders: the
+same seeds give the same results.
 """
 
 import concurrent.futures
 import multiprocessing
 import os
 import signal
-from typing import Any, Callable, Iterator, List, Mapping, Sequence
+from typing import Any, Callable, Iterator, List, Mapping, Optional
+from typing import Sequence
 
 from absl import flags
 from absl import logging
+
+from localperf import cli
+from localperf import slurm
 
 
 def allowed_cores() -> List[int]:
@@ -86,7 +94,8 @@ def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
 
 
 def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
-        jobs: int, cores: Sequence[int]) -> Iterator[Any]:
+        jobs: int, cores: Sequence[int],
+        backend: Optional[slurm.Backend] = None) -> Iterator[Any]:
   """`fn(**call)` for each call, in up to `jobs` processes, each on one core.
 
   Yields the results in the order of `calls` as they become available. With
@@ -95,8 +104,12 @@ def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
   `cores` (those `pin_this_process` returned), in turn, so more jobs than
   cores share them. `fn` and the calls' values must pickle (a module's
   top-level function and plain data). A call's exception is raised here; on
-  KeyboardInterrupt or any error, the workers are stopped.
+  KeyboardInterrupt or any error, the workers are stopped. With a `backend`
+  (`backend(flag_values, folder)`), the calls run as its tasks instead.
   """
+  if backend is not None:
+    yield from backend.map(fn, calls)
+    return
   if jobs < 1:
     raise ValueError(f'jobs must be an integer >= 1, got {jobs}.')
   jobs = min(jobs, len(calls))
@@ -122,10 +135,36 @@ def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
     executor.shutdown(cancel_futures=True)
 
 
+BACKENDS = ('local', 'slurm')
+
+
 def define_jobs_flag(flag_values: flags.FlagValues) -> None:
-  """`--jobs`, as every local command that trains takes it."""
+  """`--jobs`, `--jobs_backend` and the `--slurm_*` flags, as every local
+  command that trains takes them."""
   flags.DEFINE_integer(
       'jobs', len(allowed_cores()), 'Runs trained at once, as processes of '
       'one core each (one XLA thread: bit-identical results whatever the '
       'load or core count). Default: the cores this process may use.',
       lower_bound=1, flag_values=flag_values)
+  flags.DEFINE_enum(
+      'jobs_backend', 'local', BACKENDS, 'local: --jobs processes on this '
+      "machine's cores; slurm: one SLURM array task of one core per run, "
+      'submitted with sbatch from here, results gathered when the tasks end '
+      '(the cluster decides how many run at once; localperf/slurm.py).',
+      flag_values=flag_values)
+  slurm.define_flags(flag_values)
+
+
+def backend(flag_values: flags.FlagValues,
+            folder: str) -> Optional[slurm.Backend]:
+  """The backend the flags name for runs writing under `folder`: None for
+  local processes. Exits with status 2 and one line if SLURM cannot take
+  the runs (no sbatch, an unknown partition, `folder` node-local)."""
+  if flag_values.jobs_backend == 'local':
+    return None
+  try:
+    slurm.check(flag_values.slurm_partition, {'folder of the runs': folder})
+  except ValueError as e:
+    cli.usage_error(f'--jobs_backend=slurm: {e}')
+  return slurm.Backend(folder, flag_values.slurm_partition,
+                       flag_values.slurm_account, flag_values.slurm_time)

@@ -123,7 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     map_runs = calibration.saved_runs(runs_dir)
   else:
     map_runs = calibration.saving_runs(functools.partial(
-        jobs.run, calibration.train, jobs=FLAGS.jobs, cores=cores), runs_dir)
+        jobs.run, calibration.train, jobs=FLAGS.jobs, cores=cores,
+        backend=jobs.backend(FLAGS, FLAGS.output_dir)), runs_dir)
   try:
     reports = calibration.calibrate_all(
         names, eval_every_fraction=FLAGS.eval_every_fraction,

@@ -76,7 +76,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       cli.usage_error(f'--workloads {name}: {e}')
   cores = jobs.pin_this_process()
   calls = [c for name in names for c in held_out.runs(name, seeds, FLAGS.nu)]
-  results = jobs.run(held_out.train, calls, jobs=FLAGS.jobs, cores=cores)
+  results = jobs.run(held_out.train, calls, jobs=FLAGS.jobs, cores=cores,
+                     backend=jobs.backend(FLAGS, FLAGS.output_dir))
   try:
     for name in names:
       workload = workload_registry.get_workload(name)

@@ -6,6 +6,8 @@
       [--num_tuning_trials=5] [--rng_seed=1] [--max_global_steps=N]
       [--overwrite | --resume_last_run] [--paper_settings]
       [--tuning_search_space=FILE] [--algoperf_dir=DIR] [--dry_run]
+      [--scheduler=slurm [--slurm_partition=P] [--slurm_account=A]
+       [--slurm_time=T] [--slurm_gpus_per_node=8] [--slurm_container=IMG]]
 
 Runs `submission_runner.py` (framework jax) once per study, workload and
 submission, one after another, through `scripts.algoperf_runner`, with this
@@ -16,7 +18,13 @@ must be installed: `pip install -e .`). Logs land in
 `python -m scripts.score --submission_directory=EXP` reads. Study i runs with
 `--rng_seed=rng_seed + i` for every submission, so submissions are compared
 on the same seeds. With --dry_run, prints one shell command per run instead
-(for a cluster scheduler) and needs neither AlgoPerf nor the data.
+(for a cluster scheduler) and needs neither AlgoPerf nor the data (the
+runner's path is --algoperf_dir, else $ALGOPERF_DIR, else a placeholder).
+With --scheduler=slurm, the runs become the tasks of one SLURM job array
+(EXPERIMENT_DIR/slurm/config.json and grid.sh; localperf/slurm.py), each
+with --resume_last_run and requeued on preemption or near its time limit;
+runs already done are skipped when the grid is submitted again
+(docs/cluster.md).
 
 Everything is checked before the first launch: names, search spaces, data
 folders, AlgoPerf and this package being importable, existing logs, and the
@@ -54,6 +62,7 @@ from absl import flags
 from absl import logging
 
 from localperf import cli
+from localperf import slurm
 
 REPO_DIR = pathlib.Path(__file__).resolve().parent.parent
 CONFIG_DIR = 'workloads_config'
@@ -142,7 +151,30 @@ flags.DEFINE_boolean(
     '(workloads_config/paper_runs/); breaks the external-tuning rules.',
     flag_values=FLAGS)
 flags.DEFINE_boolean(
-    'dry_run', False, 'Print one shell command per run; launch nothing.',
+    'dry_run', False, 'Print one shell command per run; launch nothing '
+    '(with --scheduler=slurm: write the job script, submit nothing).',
+    flag_values=FLAGS)
+flags.DEFINE_enum(
+    'scheduler', 'local', ('local', 'slurm'),
+    'local: run one after another here; slurm: one SLURM array task per run '
+    '(EXPERIMENT_DIR/slurm/config.json and grid.sh, submitted with sbatch), '
+    'each resuming from its last checkpoint when requeued; finished runs '
+    'are skipped when the grid is submitted again.', flag_values=FLAGS)
+slurm.define_flags(FLAGS)
+flags.DEFINE_integer('slurm_nodes', 1, 'Nodes per run.', lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_integer('slurm_gpus_per_node', 8, 'GPUs per node (AlgoPerf: 8).',
+                     lower_bound=0, flag_values=FLAGS)
+flags.DEFINE_boolean('slurm_exclusive', True, 'Whole nodes per run '
+                     '(--exclusive), as AlgoPerf times them.',
+                     flag_values=FLAGS)
+flags.DEFINE_string(
+    'slurm_container', None, 'An Apptainer image to run each task in '
+    '(apptainer exec --nv); this python must be valid inside it.',
+    flag_values=FLAGS)
+flags.DEFINE_string(
+    'slurm_output_dir', None, 'Where the job script, config.json, the tasks\' '
+    'output and done markers go (default: EXPERIMENT_DIR/slurm).',
     flag_values=FLAGS)
 
 def parse_flags(argv: Optional[Sequence[str]] = None) -> types.SimpleNamespace:
@@ -150,6 +182,9 @@ def parse_flags(argv: Optional[Sequence[str]] = None) -> types.SimpleNamespace:
   cli.parse(FLAGS, argv, __doc__)
   if FLAGS.experiment_dir is None:
     cli.usage_error('--experiment_dir is required.')
+  if FLAGS.scheduler == 'slurm' and FLAGS.overwrite:
+    cli.usage_error('--overwrite with --scheduler=slurm would delete the logs '
+                    'at every requeue: delete them yourself first.')
   if FLAGS.resume_last_run and FLAGS.overwrite:
     cli.usage_error('--resume_last_run and --overwrite exclude each other: '
                     'resume the logs, or delete them and start again.')
@@ -464,9 +499,11 @@ def prepare(args: types.SimpleNamespace) -> List[List[str]]:
   except ValueError as e:
     if not args.dry_run:
       raise
-    _warn(f'{e} (commands use {ALGOPERF_PLACEHOLDER})')
-    runner = (os.path.join(_absolute(args.algoperf_dir), 'submission_runner.py')
-              if args.algoperf_dir else ALGOPERF_PLACEHOLDER)
+    checkout = args.algoperf_dir or os.environ.get('ALGOPERF_DIR')
+    runner = (os.path.join(_absolute(checkout), 'submission_runner.py')
+              if checkout else ALGOPERF_PLACEHOLDER)
+    _warn(f'{e} (commands use {runner}' + ('' if checkout else
+          ': set ALGOPERF_DIR, or pass --algoperf_dir') + ')')
   warning = xla_flags_warning(dict(os.environ))
   if warning:
     _warn(warning)
@@ -482,12 +519,76 @@ def prepare(args: types.SimpleNamespace) -> List[List[str]]:
   return argvs
 
 
+def slurm_options(args: types.SimpleNamespace) -> List[str]:
+  """The `#SBATCH` options of one run: the flags given, whole nodes."""
+  options = slurm.directives(args.slurm_partition, args.slurm_account,
+                             args.slurm_time)
+  options += [f'--nodes={args.slurm_nodes}', '--ntasks-per-node=1']
+  if args.slurm_gpus_per_node:
+    options.append(f'--gpus-per-node={args.slurm_gpus_per_node}')
+  if args.slurm_exclusive:
+    options.append('--exclusive')
+  return options
+
+
+def submit_grid(args: types.SimpleNamespace,
+                argvs: Sequence[Sequence[str]]) -> int:
+  """Writes config.json and grid.sh for the runs not done; submits them."""
+  folder = _absolute(args.slurm_output_dir or
+                     os.path.join(args.experiment_dir, 'slurm'))
+  name = f'algoperf-{os.path.basename(args.experiment_dir)}'
+  if not args.dry_run:
+    try:
+      slurm.check(args.slurm_partition, {'--experiment_dir':
+                                         args.experiment_dir,
+                                         '--slurm_output_dir': folder})
+      queued = slurm.queued_by_name(name)
+      if queued:
+        raise ValueError(f'jobs named {name} are still queued or running '
+                         f'({", ".join(queued)}): wait for them or scancel '
+                         'them before submitting this grid again.')
+    except ValueError as e:
+      cli.usage_error(f'--scheduler=slurm: {e}')
+  todo = [a for a in argvs if not os.path.exists(
+      slurm.done_marker(folder, a))]
+  if len(todo) < len(argvs):
+    print(f'{len(argvs) - len(todo)} of {len(argvs)} runs are done (their '
+          f'done.* files in {folder}): skipped.')
+  if not todo:
+    return 0
+  config = os.path.join(folder, 'config.json')
+  slurm.write(config, json.dumps(slurm.grid_config(folder, todo), indent=1))
+  script = slurm.write(os.path.join(folder, 'grid.sh'), slurm.grid_script(
+      name=name, config=config, num_tasks=len(todo), repo_dir=str(REPO_DIR),
+      output=os.path.join(folder, '%A_%a.out'), options=slurm_options(args),
+      python=sys.executable, container=args.slurm_container,
+      binds=[args.experiment_dir, args.data_dir]), mode=0o755)
+  if args.dry_run:
+    print(f'{len(todo)} runs: {config}\njob script: {script}\nsubmit with: '
+          f'sbatch {script}')
+    return 0
+  try:
+    job = slurm.submit(script)
+  except RuntimeError as e:
+    cli.usage_error(f'--scheduler=slurm: {e}')
+  print(f'submitted job {job}: {len(todo)} runs ({config}), each requeued on '
+        'preemption, resuming from its last checkpoint.\n'
+        f'follow: squeue -j {job}; tail -f {folder}/{job}_<task>.out\n'
+        'score when done: python -m scripts.score '
+        f'--submission_directory={args.experiment_dir}')
+  return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parse_flags(argv)
+  if args.scheduler == 'slurm':
+    args.resume_last_run = True  # A requeued task goes on from its checkpoint.
   try:
     argvs = prepare(args)
   except ValueError as e:
     cli.usage_error(str(e))
+  if args.scheduler == 'slurm':
+    return submit_grid(args, argvs)
   for i, run in enumerate(argvs):
     line = shell_line(run)
     if args.dry_run:

@@ -524,7 +524,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     calls = [dict(args=args, job=job, log_dir=log_dir,
                   live=min(args.jobs, len(planned)) == 1)
              for job, log_dir in zip(planned, log_dirs)]
-    for _ in jobs.run(run_job, calls, args.jobs, cores):
+    for _ in jobs.run(run_job, calls, args.jobs, cores,
+                      jobs.backend(FLAGS, root)):
       pass
     try:
       print(summarize(root, [job.submission for job in planned]))

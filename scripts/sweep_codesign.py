@@ -157,7 +157,8 @@ def train_missing(names: List[str], output_dir: pathlib.Path,
                                         seed).exists()]
   logging.info('training %d trajectories, %d at a time', len(calls),
                FLAGS.jobs)
-  for _ in jobs.run(sweep.run_trajectory, calls, FLAGS.jobs, cores):
+  for _ in jobs.run(sweep.run_trajectory, calls, FLAGS.jobs, cores,
+                    jobs.backend(FLAGS, str(output_dir))):
     pass
 
 

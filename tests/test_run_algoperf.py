@@ -173,6 +173,20 @@ def test_dry_run_without_algoperf_leaves_a_placeholder(capsys, caplog):
   assert 'AlgoPerf is not importable' in caplog.text
 
 
+@pytest.mark.skipif(HAS_ALGOPERF, reason='AlgoPerf is installed here.')
+def test_dry_run_uses_algoperf_dir_from_the_environment(capsys, caplog,
+                                                        monkeypatch):
+  monkeypatch.setenv('ALGOPERF_DIR', '/opt/ap')
+  run_algoperf.main(['--dry_run', '--experiment_dir', '/exp', '--workloads',
+                     'ogbg', '--submissions', 'nadamw', '--data_dir',
+                     '/nodata'])
+  out = capsys.readouterr().out
+  assert ' -m scripts.algoperf_runner /opt/ap/submission_runner.py ' in out
+  assert '${ALGOPERF_DIR}' not in out
+  assert 'missing data: /nodata/ogbg' in caplog.text
+  assert '(commands use /opt/ap/submission_runner.py)' in caplog.text
+
+
 # ----------------------------------------------------------------------------
 # Launching.
 
