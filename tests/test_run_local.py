@@ -76,7 +76,7 @@ def test_default_cadence_gives_the_same_steps_table_twice(tmp_path):
   assert _eval_steps(_trial(tmp_path / 'a'))[:3] == ['2', '4', '6']
   assert _eval_steps(_trial(tmp_path / 'a')) == _eval_steps(
       _trial(tmp_path / 'b'))
-  # Steps to target, best validation metric, steps ratio: all but times.
+  # Steps to target, best validation metric, budget: all but times.
   steps = lambda rows: {k: (v[0], v[2], v[3]) for k, v in rows.items()}
   assert steps(a) == steps(b) and a[('tiny', 'sgd')][0] != 'inf'
 
@@ -121,8 +121,10 @@ def test_summary_and_scores_agree_when_a_metric_equals_its_target(tmp_path):
     by_time = scores['score']['time_to_target'][name]['mnist1d']
     assert (by_steps, by_time) == ((steps, steps / 40) if math.isfinite(steps)
                                    else (None, None))
-  assert rows[('mnist1d', 'nadamw_ema')][3] == '1.500'  # 300 / 200 steps.
-  assert printed.startswith((tmp_path / 'summary.txt').read_text())
+  # Stopped at step 300, short of mnist1d's budget of 2000 steps.
+  assert rows[('mnist1d', 'nadamw_lawa')][3] == '0/1'
+  assert printed.startswith(
+      (tmp_path / 'summary.txt').read_text().split('\n\n')[0])
 
 
 def test_study_outcome_is_the_scorers_trial():
@@ -211,18 +213,47 @@ def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
   assert 'run the same command to train the rest' in err
 
 
-def test_progress_fits_the_terminal_and_keeps_metric_and_budget():
-  workload = registry.get_workload('seq2seq_transformer')
-  state = {'validation_goal_reached': False,
-           'accumulated_submission_time': 123.4}
-  status = runner.progress_line(workload, 1150, state,
-                                {'validation/bleu': 77.1234}, 900.0)
-  assert status == 'step 1150 (50%): bleu 77.1234, target 77.0; 123s of 900s'
-  line = run_local.fit(f'{" ".join(LONGEST)} trial 3 (3/5): {status}', 79)
-  assert len(line) == 79 and line.endswith(': ' + status)
-  assert line.startswith('seq2seq_t')
+def _eval(step, bleu):
+  return step, {'validation/bleu': bleu}
+
+
+def test_progress_fits_the_terminal_and_keeps_metric_and_time():
+  workload = registry.get_workload('seq2seq_transformer')  # Target 77.0.
+  status = runner.progress_line(workload, 1150, 2300,
+                                [_eval(1100, 76.5), _eval(1150, 76.1234)],
+                                123.4)
+  assert status == 'step 1150/2300: bleu 76.1234, target 77.0; 123s'
+  line = run_local.fit(f'{" ".join(LONGEST)} study 3: {status}', 79)
+  assert len(line) <= 79 and line.endswith(': ' + status)
+  # Each name keeps its head and tail: what tells submissions apart.
+  assert line.startswith('seq2..rmer sched..damw study 3: ')
   assert run_local.fit('short: line', 79) == 'short: line'
   assert run_local.fit('x' * 100, 20) == 'x' * 18 + '..'
+
+
+def test_progress_says_when_the_target_was_met_not_a_contradiction():
+  """A later eval below the target: the line says when it was met, and a
+  value that differs from the target is never printed as the target."""
+  workload = registry.get_workload('mnist1d')
+  results = [_eval(1400, 0.9), (1440, {'validation/accuracy': 0.9765}),
+             (1480, {'validation/accuracy': 0.9755})]
+  assert runner.progress_line(workload, 1480, 2000, results[1:], 35.6) == (
+      'step 1480/2000: accuracy 0.9755; target met at 1440; 36s')
+  close = [(40, {'validation/accuracy': 0.97596})]
+  assert runner.progress_line(workload, 40, 2000, close, 1.0) == (
+      'step 40/2000: accuracy 0.97596, target 0.976; 1s')
+  # The target itself, >=: met (AlgoPerf's scorer's rule).
+  equal = [(40, {'validation/accuracy': 0.976})]
+  assert runner.progress_line(workload, 40, 2000, equal, 1.0) == (
+      'step 40/2000: accuracy 0.9760; target met at 40; 1s')
+
+
+def test_labels_keep_what_tells_the_default_submissions_apart():
+  status = 'step 1480/2000: accuracy 0.9755; target met at 1440; 36s'
+  lines = {run_local.fit(f'mnist1d {name} study 4: {status}', 79)
+           .split(': ')[0] for name in run_local.DEFAULT_SUBMISSIONS}
+  assert len(lines) == len(run_local.DEFAULT_SUBMISSIONS)
+  assert all(line.endswith(' study 4') for line in lines)
 
 
 class _Terminal(io.StringIO):
@@ -236,7 +267,7 @@ def test_progress_lines_fit_an_80_column_terminal(monkeypatch, live):
   monkeypatch.setenv('COLUMNS', '80')
   terminal = _Terminal()
   progress = run_local.ProgressLine(terminal, period_sec=0.0, live=live)
-  status = 'step 1150 (50%): bleu 77.1234, target 77.5; 123s of 900s'
+  status = 'step 1150/2300: bleu 77.1234, target 77.5; 123s'
   progress(f'{" ".join(LONGEST)}: {status}')
   progress.done(f'{" ".join(LONGEST)} study 0: target not met; best bleu 7')
   lines = terminal.getvalue().replace('\r', '\n').strip('\n').split('\n')
