@@ -10,8 +10,12 @@ import importlib.util
 import io
 import json
 import math
+import os
 import pathlib
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,6 +83,56 @@ def test_default_cadence_gives_the_same_steps_table_twice(tmp_path):
   # Steps to target, best validation metric, budget: all but times.
   steps = lambda rows: {k: (v[0], v[2], v[3]) for k, v in rows.items()}
   assert steps(a) == steps(b) and a[('tiny', 'sgd')][0] != 'inf'
+
+
+TIME_COLUMNS = ('score', 'total_duration', 'accumulated_submission_time',
+                'accumulated_eval_time', 'accumulated_logging_time')
+
+
+def _rows_but_times(trial_dir):
+  return [{k: v for k, v in row.items() if k not in TIME_COLUMNS}
+          for row in logs.read_csv(str(trial_dir / 'eval_measurements.csv'))]
+
+
+def test_the_same_tables_beside_two_busy_processes(tmp_path, monkeypatch):
+  """tiny's time budget cut to 1 ms: a wall-clock budget would stop both
+  runs at their first eval, at a step the load decides. The step budget
+  stops neither before the target (about 16 steps), with two CPU-bound
+  processes beside the second run or not."""
+  monkeypatch.setattr(registry.get_workload('tiny').__class__,
+                      'max_allowed_runtime_sec', 0.001)
+  assert _run(tmp_path, 'quiet', '--nosave_checkpoints') == 0
+  burners = [subprocess.Popen([sys.executable, '-c', 'while 1: pass'])
+             for _ in range(2)]
+  try:
+    assert _run(tmp_path, 'busy', '--nosave_checkpoints') == 0
+  finally:
+    for burner in burners:
+      burner.kill()
+      burner.wait()
+  quiet, busy = tmp_path / 'quiet', tmp_path / 'busy'
+  assert _rows_but_times(_trial(quiet)) == _rows_but_times(_trial(busy))
+  rows = lambda root: {k: (v[0], *v[2:]) for k, v in
+                       _summary_rows(root).items()}
+  assert rows(quiet) == rows(busy)
+  assert rows(quiet)[('tiny', 'sgd')][0] not in ('inf', '2')
+  scores = lambda root: json.loads(
+      (root / 'scores_global_step' / 'scores.json').read_text())['scores']
+  assert scores(quiet) == scores(busy)
+
+
+def test_a_trial_stopped_by_its_budget_says_so(tmp_path, monkeypatch,
+                                               caplog):
+  """An unreachable target, step_hint 10: the trial ends at step 10."""
+  tiny = registry.get_workload('tiny').__class__
+  monkeypatch.setattr(tiny, 'step_hint', 10)
+  monkeypatch.setattr(tiny, 'validation_target_value', 2.0)
+  assert _run(tmp_path, 'spent', '--nosave_checkpoints') == 0
+  assert _eval_steps(_trial(tmp_path / 'spent'))[-1] == '10'
+  assert _summary_rows(tmp_path / 'spent')[('tiny', 'sgd')][0] == 'inf'
+  assert _summary_rows(tmp_path / 'spent')[('tiny', 'sgd')][3] == '1/1'
+  assert 'sgd study 0: target not met in its budget of 10 steps' in (
+      caplog.text)
 
 
 def test_eval_every_fraction_0_gives_algoperfs_timed_evals(tmp_path):
@@ -190,6 +244,42 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(
   assert _run(tmp_path, 'cut', '--max_global_steps=8',
               '--resume_last_run') == 0
   assert _eval_steps(_trial(tmp_path / 'cut')) == ['2', '4', '6', '8']
+  assert 'sgd study 0: resuming at step 2, its last checkpoint.' in (
+      capsys.readouterr().err)
+
+
+def test_sigterm_is_ctrl_c_with_exit_status_143(tmp_path, monkeypatch,
+                                                capsys):
+  def terminate(self, line):
+    del self, line
+    os.kill(os.getpid(), signal.SIGTERM)
+  with monkeypatch.context() as patch:
+    patch.setattr(run_local.ProgressLine, '__call__', terminate)
+    assert _run(tmp_path, 'cut', '--max_global_steps=8') == 143
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and 'Traceback' not in err
+  assert 'terminated (SIGTERM); logs and checkpoints' in err
+  assert _eval_steps(_trial(tmp_path / 'cut')) == ['2']
+  # The handler is this command's only: the default is back.
+  assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_resuming_with_other_flags_is_refused(tmp_path, capsys):
+  """A finished run resumed with another step limit: nothing reruns, and
+  the one line names the flag, then and now."""
+  assert _run(tmp_path, 'done', '--max_global_steps=4') == 0
+  before = (_trial(tmp_path / 'done') / 'eval_measurements.csv').read_text()
+  capsys.readouterr()
+  assert _run(tmp_path, 'done', '--max_global_steps=6',
+              '--resume_last_run') == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1
+  assert 'was run with other flags: --max_global_steps=4 (now 6)' in err
+  after = (_trial(tmp_path / 'done') / 'eval_measurements.csv').read_text()
+  assert after == before
+  # The same flags resume (here: nothing left to train).
+  assert _run(tmp_path, 'done', '--max_global_steps=4',
+              '--resume_last_run', '--jobs=1') == 0
 
 
 def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
