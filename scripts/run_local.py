@@ -4,14 +4,17 @@ With no arguments: nadamw, nadamw_ema, nadamw_lawa, schedule_free_adamw and
 nadamw_codesign on mnist1d, 5 studies (rng seeds 0-4, as AlgoPerf scores
 over 5) of one trial each at the first point of each submission's
 `tuning_search_space.json`, an eval every 2% of
-step_hint (the same steps on every run, however loaded the machine); prints
-steps and time to the validation target, the best validation metric and the
-ratio to nadamw (medians over studies; then the steps and their ratio to
-nadamw's at the same seed, median (min-max) over studies), then scores the
-logs with AlgoPerf's rules (time to target as submission time and as steps)
-and writes AlgoPerf-style logs,
-`summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
-performance profiles) under ./experiments/<experiment_name>/.
+step_hint and a budget of step_hint steps (the same steps on every run,
+however loaded the machine); prints steps and time to the validation
+target, the best validation metric and the studies stopped by their budget
+(medians over studies; then the steps and their ratio to nadamw's at the
+same seed, median (min-max) over studies), then scores the logs with
+AlgoPerf's rules (time to target as submission time and as steps), and
+ends with a verdict: each submission's paired ratio to nadamw against
+nadamw's own seed-to-seed spread, and the ranking by AlgoPerf's score on
+steps. Writes AlgoPerf-style logs, `summary.txt`, `validation_curves.png`
+and `scores_<time>/` (scores.json, performance profiles) under
+./experiments/<experiment_name>/.
 
   python -m scripts.run_local
   python -m scripts.run_local --eval_every_fraction=0  # AlgoPerf's timed evals
@@ -43,19 +46,23 @@ first crossing. (The runner stops a trial once both targets are beaten,
 scores cover every submission in the experiment folder, so a run that adds
 a submission to an existing experiment extends them.
 
-Ctrl-C stops a run with one line saying what was kept: every trial's logs,
-and its checkpoint at its last eval; the same command with
-`--resume_last_run --experiment_name=<name>` continues it.
+Ctrl-C (or SIGTERM, exit status 143) stops a run with one line saying what
+was kept: every trial's logs, and its checkpoint at its last eval; the same
+command with `--resume_last_run --experiment_name=<name>` continues it (a
+resume with other flags, or of an experiment that does not exist, is
+refused before any training).
 """
 
 import datetime
 import json
 import math
+import multiprocessing
 import os
 import pathlib
 import shutil
 import statistics
 import sys
+import tempfile
 import textwrap
 import time
 import types
@@ -580,21 +587,29 @@ def verdict(outcomes: Dict[tuple, List[Outcome]],
       continue
     low, high = seed_spread(reference)
     if all(not l.startswith(f'{workload}:') for l in lines):
-      lines.append(f'{workload}: {REFERENCE_SUBMISSION}\'s own steps span '
-                   f'{_fmt(low, 2)}-{_fmt(high, 2)}x their median over '
-                   f'{len(reference)} seeds.')
+      lines.append(
+          f'{workload}: {REFERENCE_SUBMISSION}\'s own steps span '
+          f'{_fmt(low, 2)}-{_fmt(high, 2)}x their median over '
+          f'{len(reference)} seeds.' if not math.isnan(low) else
+          f'{workload}: {REFERENCE_SUBMISSION} met the target at '
+          f'{sum(math.isfinite(o.steps_to_target) for o in reference)} of '
+          f'{len(reference)} seeds: no median to compare with.')
     ratios = paired_ratios(studies, reference)
     median = scoring.median_ratio(ratios)
+    if math.isnan(median):
+      lines.append(f'  {name}: neither it nor {REFERENCE_SUBMISSION} met '
+                   'the target at any seed')
+      continue
     faster = [str(o.seed if o.seed is not None else k)
               for k, (o, ratio) in enumerate(zip(studies, ratios))
               if ratio < 1]
-    where = ('outside' if median < low or median > high else 'inside'
-             ) if not math.isnan(median) else 'not comparable to'
-    lines.append(
+    where = ('' if math.isnan(low) else '; outside that spread'
+             if median < low or median > high else '; inside that spread')
+    lines += textwrap.wrap(
         f'  {name}: {scoring.median_range(ratios)}; fewer steps at '
         f'{len(faster)}/{len(studies)} seeds'
-        f'{" (" + ", ".join(faster) + ")" if faster else ""}; {where} '
-        'that spread')
+        f'{" (" + ", ".join(faster) + ")" if faster else ""}{where}', 79,
+        subsequent_indent='    ')
   if not lines:
     return ''
   ranking = sorted(by_steps.submissions, key=lambda n: -by_steps.scores[n])
@@ -682,12 +697,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
       print(plan_line(args, planned, root), flush=True)
-      calls = [dict(args=args, job=job, log_dir=log_dir,
-                    live=min(args.jobs, len(planned)) == 1,
-                    label=job_label(job, planned))
-               for job, log_dir in zip(planned, log_dirs)]
-      for _ in jobs.run(run_job, calls, args.jobs, cores):
-        pass
+      with tempfile.TemporaryDirectory(prefix='run_local-xla-') as cache:
+        calls = [dict(args=args, job=job, log_dir=log_dir,
+                      live=min(args.jobs, len(planned)) == 1,
+                      label=job_label(job, planned), compile_cache=cache)
+                 for job, log_dir in zip(planned, log_dirs)]
+        for _ in jobs.run(run_job, calls, args.jobs, cores):
+          pass
       try:
         print(summarize(root, [job.submission for job in planned]))
       except ValueError as e:  # A folder of the experiment scoring cannot read.
@@ -732,13 +748,37 @@ def job_label(job: 'Job', planned: Sequence['Job']) -> str:
       f'{job.submission} study {job.study}')
 
 
+def use_compile_cache(folder: str) -> None:
+  """XLA programs compiled in this process are kept in `folder/<pid>` and
+  reused (JAX's persistent compilation cache), when this process is the
+  command's own or one of its workers, whose JAX settings are its to
+  change (not a test's).
+
+  A job's train and eval steps are new closures, so JAX would compile them
+  afresh for every study (about 6 s of CPU on mnist1d, a third of a
+  trial); the same program compiled before is loaded instead. An
+  executable loaded is the one compiled: the results are the same bits.
+  One folder per process: no two processes write one entry.
+  """
+  if __name__ != '__main__' and multiprocessing.parent_process() is None:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update('jax_compilation_cache_dir',
+                    os.path.join(folder, str(os.getpid())))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
 def run_job(args: types.SimpleNamespace, job: Job, log_dir: str,
-            live: bool = True, label: Optional[str] = None) -> None:
+            live: bool = True, label: Optional[str] = None,
+            compile_cache: Optional[str] = None) -> None:
   """Runs one job's trials, showing progress, then its outcome in one line.
 
   `live`: progress on one updating line if stderr is a terminal; else (as
   when several jobs share the terminal) a log line every 10 s.
   """
+  if compile_cache is not None:
+    use_compile_cache(compile_cache)
   workload = workload_registry.get_workload(job.workload)
   settings = runner.TrialSettings(
       max_global_steps=max_global_steps(args, workload),

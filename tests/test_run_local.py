@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -420,3 +421,28 @@ def test_score_table_fits_79_columns(tmp_path):
   table = run_local.scores_table(scores)
   assert max(map(len, table.splitlines())) <= 79
   assert 'benchmark score' in table
+
+
+def test_verdict_pairs_seeds_and_compares_with_nadamws_spread():
+  """nadamw 100, 200, 150 steps: median 150, its seeds span 0.67-1.33x.
+  nadamw_ema 90, 220, 120: ratios 0.9, 1.1, 0.8, inside; nadamw_lawa 50,
+  100, 70: 0.5, 0.5, 0.47, outside."""
+  seeded = lambda steps: [run_local.Outcome(s, float(s), 0.5, [], seed=k)
+                          for k, s in enumerate(steps)]
+  outcomes = {('mnist1d', 'nadamw'): seeded([100, 200, 150]),
+              ('mnist1d', 'nadamw_ema'): seeded([90, 220, 120]),
+              ('mnist1d', 'nadamw_lawa'): seeded([50, 100, 70])}
+  by_steps = types.SimpleNamespace(
+      submissions=['nadamw', 'nadamw_ema', 'nadamw_lawa'],
+      scores={'nadamw': 0.5, 'nadamw_ema': 0.6, 'nadamw_lawa': 1.0})
+  text = run_local.verdict(outcomes, by_steps)
+  lines = text.splitlines()
+  assert "mnist1d: nadamw's own steps span 0.67-1.33x their median" in text
+  flat = ' '.join(line.strip() for line in lines)
+  assert ('nadamw_ema: 0.90 (0.80-1.10); fewer steps at 2/3 seeds (0, 2); '
+          'inside that spread') in flat
+  assert ('nadamw_lawa: 0.50 (0.47-0.50); fewer steps at 3/3 seeds '
+          '(0, 1, 2); outside that spread') in flat
+  assert ('nadamw_lawa 1.000, nadamw_ema 0.600, nadamw 0.500.'
+          in text.replace('\n', ' '))
+  assert max(map(len, lines)) <= 79
