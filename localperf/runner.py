@@ -429,7 +429,7 @@ def _train_step(trial: _Trial, run: checkpoints.TrainingSnapshot,
   run = run._replace(global_step=run.global_step + 1)
   if max_steps_reached(run.global_step, trial.settings.max_global_steps):
     train_state['training_complete'] = True
-  if max_steps_reached(run.global_step, trial.budget_steps):
+  if trial.budget_steps is not None and run.global_step >= trial.budget_steps:
     train_state['is_time_remaining'] = False
   return run
 
