@@ -91,9 +91,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except ValueError as e:
     cli.usage_error(str(e))
   hparams = plan.trials[0].hyperparameters
-  rows = [('start-up (import scripts.run_local)', start_up(), 1)]
+  print(f'{FLAGS.workload}, {FLAGS.submission}; jax {jax.__version__}, one '
+        f'core; load average {os.getloadavg()[0]:.2f} on '
+        f'{os.cpu_count()} cores')
+  print(f'{"":<36}{"CPU ms":>10}{"wall ms":>10}{"count":>7}', flush=True)
+  per = {}
+
+  def report(name, timing, count):
+    per[name] = timing[0] / count
+    print(f'{name:<36}{1e3 * timing[0] / count:>10.2f}'
+          f'{1e3 * timing[1] / count:>10.2f}{count:>7}', flush=True)
+
+  report('start-up (import scripts.run_local)', start_up(), 1)
   _, data = timed(lambda: workload.splits)
-  rows.append(('data generation', data, 1))
+  report('data generation', data, 1)
 
   rng = jax.random.PRNGKey(0)
   params, model_state = workload.init_model_fn(rng)
@@ -112,8 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
   _, compile_time = timed(lambda: bare(1))
   _, bare_time = timed(lambda: bare(FLAGS.steps))
-  rows.append(('compile + first bare step', compile_time, 1))
-  rows.append(('bare jitted step', bare_time, FLAGS.steps))
+  report('compile + first bare step', compile_time, 1)
+  report('bare jitted step', bare_time, FLAGS.steps)
 
   def runner_run(steps):
     settings = runner.TrialSettings(max_global_steps=steps,
@@ -128,14 +139,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   _, short = timed(lambda: runner_run(FLAGS.warmup_steps))
   _, long = timed(lambda: runner_run(FLAGS.warmup_steps + FLAGS.steps))
   runner_time = (long[0] - short[0], long[1] - short[1])
-  rows.append(('runner step (train_once)', runner_time, FLAGS.steps))
+  report('runner step (train_once)', runner_time, FLAGS.steps)
 
   evaluate = lambda: workload.eval_model(
       plan.global_eval_batch_size, train.params, model_state, rng, '', None,
       0)
   evaluate()
   _, eval_time = timed(lambda: [evaluate() for _ in range(FLAGS.evals)])
-  rows.append(('eval (train, validation, test)', eval_time, FLAGS.evals))
+  report('eval (train, validation, test)', eval_time, FLAGS.evals)
   with tempfile.TemporaryDirectory() as folder:
     snapshot = checkpoints.TrainingSnapshot(
         (state._replace(params=train.params, opt_state=train.opt_state),
@@ -143,17 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         0)
     _, save = timed(lambda: [checkpoints.save_checkpoint(snapshot, folder)
                              for _ in range(FLAGS.evals)])
-  rows.append(('checkpoint', save, FLAGS.evals))
-
-  print(f'{FLAGS.workload}, {FLAGS.submission}; jax {jax.__version__}, one '
-        f'core; load average {os.getloadavg()[0]:.2f} on '
-        f'{os.cpu_count()} cores')
-  print(f'{"":<36}{"CPU ms":>10}{"wall ms":>10}{"count":>7}')
-  per = {}
-  for name, (cpu, wall), count in rows:
-    per[name] = cpu / count
-    print(f'{name:<36}{1e3 * cpu / count:>10.2f}{1e3 * wall / count:>10.2f}'
-          f'{count:>7}')
+  report('checkpoint', save, FLAGS.evals)
   bare_step = per['bare jitted step']
   runner_step = per['runner step (train_once)']
   print(f'runner step / bare step (CPU): {runner_step / bare_step:.2f}')
