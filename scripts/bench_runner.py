@@ -11,7 +11,9 @@ CPU seconds of this process and wall seconds beside them:
   runner     `runner.train_once` per step (rng folding and splitting,
              data_selection, update_params, the timing, no evals): the
              difference between a run of `--steps` more steps and one of
-             `--warmup_steps`, so compilation and the final eval cancel
+             `--warmup_steps`, so compilation and the final eval cancel;
+             of which the per-step rngs, in one jitted call, and eagerly
+             (fold_in, then split) as the runner did before
   eval       one `eval_model` (train, validation and test splits), compiled
   checkpoint one `checkpoints.save_checkpoint`
 
@@ -140,6 +142,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   _, long = timed(lambda: runner_run(FLAGS.warmup_steps + FLAGS.steps))
   runner_time = (long[0] - short[0], long[1] - short[1])
   report('runner step (train_once)', runner_time, FLAGS.steps)
+
+  def keys(make):
+    jax.block_until_ready([make(rng, step) for step in range(FLAGS.steps)])
+
+  eager = lambda key, step: jax.random.split(jax.random.fold_in(key, step), 4)
+  keys(eager)
+  keys(runner._step_rngs)  # pylint: disable=protected-access
+  report('  of which step rngs, one jit', timed(
+      lambda: keys(runner._step_rngs))[1], FLAGS.steps)  # pylint: disable=protected-access
+  report('  (step rngs eager, as before)', timed(lambda: keys(eager))[1],
+         FLAGS.steps)
 
   evaluate = lambda: workload.eval_model(
       plan.global_eval_batch_size, train.params, model_state, rng, '', None,
