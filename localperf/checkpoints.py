@@ -17,7 +17,7 @@ import glob
 import json
 import os
 import re
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import jax
 from flax import serialization
@@ -93,6 +93,12 @@ def place_like(target: Any, restored: Any) -> Any:
       return jax.device_put(value, fresh_leaf.sharding)
     return value
   return jax.tree.map(place, target, restored)
+
+
+def latest_step(checkpoint_dir: str) -> Optional[int]:
+  """The global step of the checkpoint a restore would read; None if none."""
+  paths = _checkpoints(checkpoint_dir)
+  return int(_NAME.search(paths[-1]).group(1)) if paths else None
 
 
 def _checkpoints(checkpoint_dir: str) -> List[str]:

@@ -18,18 +18,23 @@ boolean, `--flagfile=FILE`, and absl logging's own flags (`--verbosity`,
 (`usage_error`), prints one line naming it and exits with status 2, as
 argparse did, before any work starts. A long-running script that catches
 Ctrl-C (KeyboardInterrupt) says in one line what it kept and how to go on
-(`interrupted`), and exits with status 130, as a shell reports SIGINT.
+(`interrupted`), and exits with status 130, as a shell reports SIGINT;
+within `sigterm_as_interrupt`, SIGTERM stops it the same way (`Terminated`,
+a KeyboardInterrupt), with exit status 143.
 """
 
+import contextlib
 import os
+import signal
 import sys
-from typing import List, NoReturn, Optional, Sequence
+from typing import Iterator, List, NoReturn, Optional, Sequence
 
 from absl import flags
 from absl import logging
 
 USAGE_ERROR_STATUS = 2
 INTERRUPTED_STATUS = 130  # 128 + SIGINT.
+TERMINATED_STATUS = 143  # 128 + SIGTERM.
 _HELP = ('--help', '-help', '-h', '-?', '--helpshort')
 _HELPFULL = ('--helpfull', '-helpfull')
 
@@ -48,8 +53,30 @@ def usage_error(message: str) -> NoReturn:
   raise SystemExit(USAGE_ERROR_STATUS)
 
 
-def interrupted(note: str) -> int:
-  """Prints `<prog>: interrupted; <note>` on stderr; returns 130."""
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+  """Within it, SIGTERM raises `Terminated` in the main thread; the previous
+  handler is restored on leaving."""
+  def terminate(signum, frame):
+    del signum, frame
+    raise Terminated()
+  previous = signal.signal(signal.SIGTERM, terminate)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(note: str, error: Optional[BaseException] = None) -> int:
+  """Prints `<prog>: interrupted; <note>` on stderr ('terminated (SIGTERM)'
+  if `error` is `Terminated`); returns 130, or 143 for SIGTERM."""
+  if isinstance(error, Terminated):
+    print(f'\n{_prog()}: terminated (SIGTERM); {note}', file=sys.stderr)
+    return TERMINATED_STATUS
   print(f'\n{_prog()}: interrupted; {note}', file=sys.stderr)
   return INTERRUPTED_STATUS
 

@@ -85,8 +85,9 @@ def pin_this_process() -> List[int]:
 
 def _start_worker(cores: 'multiprocessing.Queue', log_level: int) -> None:
   """A worker's set-up: its own core, logging as the parent's, and Ctrl-C
-  left to the parent (which stops every worker)."""
+  and SIGTERM left to the parent (which stops every worker)."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
   pin_to_core(cores.get())
   flags.FLAGS.mark_as_parsed()  # The parent parsed them; absl's defaults do.
   logging.use_absl_handler()
@@ -129,7 +130,7 @@ def run(fn: Callable[..., Any], calls: Sequence[Mapping[str, Any]],
       yield future.result()
   except BaseException:
     for process in multiprocessing.active_children():
-      process.terminate()
+      process.kill()  # Workers ignore SIGTERM (`_start_worker`).
     raise
   finally:
     executor.shutdown(cancel_futures=True)

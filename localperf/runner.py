@@ -14,10 +14,18 @@ next (data selection + update) plus `prepare_for_eval`; evals, logging and
 checkpoints are untimed. An eval is due when `eval_period_time_sec` of wall
 time has passed since the last eval ends (or, with `eval_every_n_steps`,
 every n steps: exact and repeatable) and whenever training is complete. At a
-due eval the runner first runs `prepare_for_eval` (timed), then checks the
-time budget (1.5x for the self-tuning ruleset) and evaluates only if time
-remains. A run stops when time is up, when both validation and test targets
+due eval the runner first runs `prepare_for_eval` (timed), then evaluates. A
+run stops when its budget is spent, when both validation and test targets
 are reached, on `TrainingCompleteError`, or at `max_global_steps`.
+
+The budget is counted in steps, not in submission time: `step_hint` steps
+(1.5x for the self-tuning ruleset, AlgoPerf's factor), AlgoPerf's own
+measure of what its time budget buys the baseline ("approx. steps the
+baseline can do in the allowed runtime budget"). A local machine's load
+changes its speed, and a time budget would then decide which trials reach
+their target; steps decide the same on any machine. The trial evaluates at
+its last step and ends (AlgoPerf skips the eval that finds the time spent).
+Submission time is still measured and logged (`score`), as AlgoPerf does.
 
 Deliberate differences, for exactness: JAX dispatch is asynchronous, so
 before stopping the `prepare_for_eval` clock the runner waits for the params
@@ -51,6 +59,7 @@ import jax
 from localperf import checkpoints
 from localperf import logs
 from localperf import memory
+from localperf import scoring
 from localperf import search_space
 from localperf import spec
 from localperf import workloads as workload_registry
@@ -223,9 +232,10 @@ class TrialSettings(NamedTuple):
 def run_trials(plan: RunPlan, log_dir: Optional[str],
                settings: TrialSettings = TrialSettings(),
                clock: Clock = time.time,
-               progress: Optional[Callable[[str], None]] = None
-               ) -> List[TrialResult]:
-  """Runs every trial of `plan`, logging under `log_dir/trial_<k>`."""
+               progress: Optional[Callable[[str], None]] = None,
+               label: Optional[str] = None) -> List[TrialResult]:
+  """Runs every trial of `plan`, logging under `log_dir/trial_<k>`;
+  `progress` lines start with `label` (default '<workload> <submission>')."""
   results = []
   for i, trial in enumerate(plan.trials):
     rng = jax.random.PRNGKey(plan.rng_seed)
@@ -237,17 +247,22 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
       os.makedirs(trial_dir, exist_ok=True)
       if hyperparameters is not None:
         hyperparameters = logs.write_hparams(hyperparameters, trial_dir)
-    label = f'{plan.workload_name} {_submission_name(plan.submission.path)}'
+    name = label or (f'{plan.workload_name} '
+                     f'{_submission_name(plan.submission.path)}')
     if len(plan.trials) > 1:
-      label += f' trial {trial.index} ({i + 1}/{len(plan.trials)})'
+      name += f' trial {trial.index} ({i + 1}/{len(plan.trials)})'
     workload = workload_registry.get_workload(plan.workload_name)
+    resumed = checkpoints.latest_step(trial_dir) if trial_dir else None
+    if resumed and progress is not None:
+      print(f'{name}: resuming at step {resumed}, its last checkpoint.',
+            file=sys.stderr)
     score, metrics = train_once(
         workload, plan.submission, hyperparameters, rng, plan.rng_seed,
         global_batch_size=plan.global_batch_size,
         global_eval_batch_size=plan.global_eval_batch_size,
-        budget_sec=_budget(workload, plan.tuning_ruleset),
+        budget_steps=budget_steps(workload, plan.tuning_ruleset),
         settings=settings, log_dir=trial_dir, clock=clock,
-        progress=(lambda line, label=label: progress(f'{label}: {line}'))
+        progress=(lambda line, name=name: progress(f'{name}: {line}'))
         if progress else None)
     results.append(TrialResult(trial.index, hyperparameters, score,
                                metrics['global_step'],
@@ -255,16 +270,19 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
   return results
 
 
-def _budget(workload: spec.Workload, tuning_ruleset: str) -> float:
+def budget_steps(workload: spec.Workload, tuning_ruleset: str) -> int:
+  """A trial's budget: round(factor * step_hint) steps, factor 1.5 for the
+  self-tuning ruleset, else 1 (module docstring: why steps, not seconds)."""
   factor = SELF_TUNING_BUDGET_FACTOR if tuning_ruleset == 'self' else 1.0
-  return factor * workload.max_allowed_runtime_sec
+  return round(factor * workload.step_hint)
 
 
 def _submission_name(path: str) -> str:
   return os.path.basename(os.path.dirname(os.path.abspath(path)))
 
 
-def _new_train_state() -> Dict[str, Any]:
+def new_train_state() -> Dict[str, Any]:
+  """AlgoPerf's `train_state` at the start of a run."""
   return {
       'validation_goal_reached': False,
       'test_goal_reached': False,
@@ -285,7 +303,7 @@ class _Trial(NamedTuple):
   hyperparameters: Any
   settings: TrialSettings
   global_eval_batch_size: int
-  budget_sec: float
+  budget_steps: Optional[int]
   log_dir: Optional[str]
   metrics_logger: Optional[logs.MetricsLogger]
   clock: Clock
@@ -296,12 +314,14 @@ class _Trial(NamedTuple):
 def train_once(workload: spec.Workload, submission: Submission,
                hyperparameters: Any, rng: spec.RandomState,
                rng_seed: Optional[int], *, global_batch_size: int,
-               global_eval_batch_size: int, budget_sec: float,
+               global_eval_batch_size: int, budget_steps: Optional[int],
                settings: TrialSettings = TrialSettings(),
                log_dir: Optional[str] = None, clock: Clock = time.time,
                progress: Optional[Callable[[str], None]] = None
                ) -> Tuple[float, Dict[str, Any]]:
   """One training run; returns (submission time, {eval_results, global_step}).
+
+  `budget_steps`: the run ends after that many steps (None: no budget).
 
   A NaN or infinite eval metric stops the run with a message on stderr (the
   logs and checkpoint so far are kept; AlgoPerf's runner would go on).
@@ -316,7 +336,7 @@ def train_once(workload: spec.Workload, submission: Submission,
   optimizer_state = submission.init_optimizer_state(
       workload, model_params, model_state, hyperparameters, opt_init_rng)
   run = checkpoints.TrainingSnapshot(
-      optimizer_state, model_params, model_state, _new_train_state(),
+      optimizer_state, model_params, model_state, new_train_state(),
       eval_results=[], global_step=0, preemption_count=0)
   metrics_logger = None
   if log_dir is not None:
@@ -325,15 +345,14 @@ def train_once(workload: spec.Workload, submission: Submission,
   needs_train_state = ('train_state' in
                        inspect.signature(submission.update_params).parameters)
   trial = _Trial(workload, submission, hyperparameters, settings,
-                 global_eval_batch_size, budget_sec, log_dir, metrics_logger,
+                 global_eval_batch_size, budget_steps, log_dir, metrics_logger,
                  clock, progress, needs_train_state)
 
   train_state = run.train_state
   global_start_time = train_state['last_step_end_time'] = clock()
   while _keep_training(train_state):
-    step_rng = jax.random.fold_in(rng, run.global_step)
-    data_select_rng, update_rng, prep_eval_rng, eval_rng = jax.random.split(
-        step_rng, 4)
+    data_select_rng, update_rng, prep_eval_rng, eval_rng = _step_rngs(
+        rng, run.global_step)
     run = _train_step(trial, run, input_queue, data_select_rng, update_rng)
     train_step_end_time = clock()
     train_state['accumulated_submission_time'] += (
@@ -341,10 +360,18 @@ def train_once(workload: spec.Workload, submission: Submission,
     if eval_due(run.global_step, train_step_end_time, train_state,
                 workload.eval_period_time_sec, settings.eval_every_n_steps):
       run = _prepare_for_eval(trial, run, prep_eval_rng)
-      if train_state['is_time_remaining']:
-        run = _eval_and_checkpoint(trial, run, eval_rng, global_start_time)
+      run = _eval_and_checkpoint(trial, run, eval_rng, global_start_time)
     train_state['last_step_end_time'] = clock()
   return _end_trial(trial, run)
+
+
+@jax.jit
+def _step_rngs(rng: spec.RandomState, global_step: int
+               ) -> Tuple[spec.RandomState, ...]:
+  """split(fold_in(rng, global_step), 4), AlgoPerf's per-step keys, in one
+  dispatch (eager, the fold and the split cost more than the train step of
+  a small model)."""
+  return tuple(jax.random.split(jax.random.fold_in(rng, global_step), 4))
 
 
 def _resume(run: checkpoints.TrainingSnapshot, input_queue: Iterator[Any],
@@ -402,13 +429,14 @@ def _train_step(trial: _Trial, run: checkpoints.TrainingSnapshot,
   run = run._replace(global_step=run.global_step + 1)
   if max_steps_reached(run.global_step, trial.settings.max_global_steps):
     train_state['training_complete'] = True
+  if trial.budget_steps is not None and run.global_step >= trial.budget_steps:
+    train_state['is_time_remaining'] = False
   return run
 
 
 def _prepare_for_eval(trial: _Trial, run: checkpoints.TrainingSnapshot,
                       rng: spec.RandomState) -> checkpoints.TrainingSnapshot:
-  """Timed `prepare_for_eval` (to the params it returns being ready); then
-  whether the submission time is still within the budget."""
+  """Timed `prepare_for_eval` (to the params it returns being ready)."""
   train_state = run.train_state
   prepare_start_time = trial.clock()
   if trial.submission.prepare_for_eval is not None:
@@ -427,8 +455,6 @@ def _prepare_for_eval(trial: _Trial, run: checkpoints.TrainingSnapshot,
   jax.block_until_ready(run.model_params)
   train_state['accumulated_submission_time'] += (
       trial.clock() - prepare_start_time)
-  train_state['is_time_remaining'] = (
-      train_state['accumulated_submission_time'] < trial.budget_sec)
   return run
 
 
@@ -473,8 +499,9 @@ def _eval_and_checkpoint(trial: _Trial, run: checkpoints.TrainingSnapshot,
       checkpoints.save_checkpoint(run, trial.log_dir)
   train_state['accumulated_logging_time'] += clock() - logging_start_time
   if trial.progress is not None:
-    trial.progress(progress_line(workload, run.global_step, train_state,
-                                 latest_eval_result, trial.budget_sec))
+    trial.progress(progress_line(workload, run.global_step,
+                                 trial.budget_steps, run.eval_results,
+                                 train_state['accumulated_submission_time']))
   if diverged:
     print(f'Stopping the trial: {diverged}; logs so far are kept'
           f'{" in " + trial.log_dir if trial.log_dir else ""}.',
@@ -515,8 +542,10 @@ def max_steps_reached(global_step: int, max_global_steps: Optional[int]
 def eval_due(global_step: int, now: float, train_state: Dict[str, Any],
              eval_period_time_sec: float,
              eval_every_n_steps: Optional[int]) -> bool:
-  """AlgoPerf's wall-time rule, or every n steps; always when complete."""
-  if train_state['training_complete']:
+  """AlgoPerf's wall-time rule, or every n steps; always when complete or
+  at the end of the budget."""
+  if (train_state['training_complete']
+      or not train_state['is_time_remaining']):
     return True
   if eval_every_n_steps is not None:
     return global_step % eval_every_n_steps == 0
@@ -524,15 +553,34 @@ def eval_due(global_step: int, now: float, train_state: Dict[str, Any],
 
 
 def progress_line(workload: spec.Workload, global_step: int,
-                  train_state: Dict[str, Any], eval_result: Dict[str, Any],
-                  budget_sec: float) -> str:
-  """'step 600 (30%): accuracy 0.9312, target 0.976; 12s of 60s': the step
-  (and its share of step_hint), the validation metric against its target
-  ('target 0.976 met' once reached) and the submission time of the budget."""
+                  budget: Optional[int],
+                  eval_results: List[Tuple[int, Dict[str, Any]]],
+                  submission_sec: float) -> str:
+  """'step 600/2000: accuracy 0.9312, target 0.976; 12s': the step of the
+  budget (of step_hint without one), the latest validation metric, with
+  the digits that tell it from the target, the target and the submission
+  time. Once an eval has met the target (>=, or <= if minimised, as the
+  scorer counts) the target gives way to when: 'accuracy 0.9748; target
+  met at 1440' (the latest value may be below it again)."""
   metric = workload.target_metric_name
-  met = ' met' if train_state['validation_goal_reached'] else ''
-  used = train_state['accumulated_submission_time']
-  return (f'step {global_step} ({100 * global_step / workload.step_hint:.0f}%)'
-          f': {metric} {eval_result[f"validation/{metric}"]:.4f}, target '
-          f'{workload.validation_target_value}{met}; {used:.0f}s of '
-          f'{budget_sec:.0f}s')
+  key, target = f'validation/{metric}', workload.validation_target_value
+  value = eval_results[-1][1][key]
+  minimize = scoring.is_minimized(metric)
+  met = next((step for step, result in eval_results
+              if (result[key] <= target if minimize
+                  else result[key] >= target)), None)
+  where = (f', target {target}' if met is None
+           else f'; target met at {met}')
+  return (f'step {global_step}/{budget or workload.step_hint}: {metric} '
+          f'{distinct(value, target)}{where}; {submission_sec:.0f}s')
+
+
+def distinct(value: float, target: float, digits: int = 4) -> str:
+  """`value` with `digits` decimals, or as many more as it takes (up to 9)
+  not to read as `target` when it differs: 0.97595 against 0.976 is
+  '0.97595', not '0.9760'."""
+  for places in range(digits, 10):
+    text = f'{value:.{places}f}'
+    if value == target or float(text) != target:
+      return text
+  return repr(value)

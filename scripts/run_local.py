@@ -4,14 +4,17 @@ With no arguments: nadamw, nadamw_ema, nadamw_lawa, schedule_free_adamw and
 nadamw_codesign on mnist1d, 5 studies (rng seeds 0-4, as AlgoPerf scores
 over 5) of one trial each at the first point of each submission's
 `tuning_search_space.json`, an eval every 2% of
-step_hint (the same steps on every run, however loaded the machine); prints
-steps and time to the validation target, the best validation metric and the
-ratio to nadamw (medians over studies; then the steps and their ratio to
-nadamw's at the same seed, median (min-max) over studies), then scores the
-logs with AlgoPerf's rules (time to target as submission time and as steps)
-and writes AlgoPerf-style logs,
-`summary.txt`, `validation_curves.png` and `scores_<time>/` (scores.json,
-performance profiles) under ./experiments/<experiment_name>/.
+step_hint and a budget of step_hint steps (the same steps on every run,
+however loaded the machine); prints steps and time to the validation
+target, the best validation metric and the studies stopped by their budget
+(medians over studies; then the steps and their ratio to nadamw's at the
+same seed, median (min-max) over studies), then scores the logs with
+AlgoPerf's rules (time to target as submission time and as steps), and
+ends with a verdict: each submission's paired ratio to nadamw against
+nadamw's own seed-to-seed spread, and the ranking by AlgoPerf's score on
+steps. Writes AlgoPerf-style logs, `summary.txt`, `validation_curves.png`
+and `scores_<time>/` (scores.json, performance profiles) under
+./experiments/<experiment_name>/.
 
   python -m scripts.run_local
   python -m scripts.run_local --eval_every_fraction=0  # AlgoPerf's timed evals
@@ -43,18 +46,23 @@ first crossing. (The runner stops a trial once both targets are beaten,
 scores cover every submission in the experiment folder, so a run that adds
 a submission to an existing experiment extends them.
 
-Ctrl-C stops a run with one line saying what was kept: every trial's logs,
-and its checkpoint at its last eval; the same command with
-`--resume_last_run --experiment_name=<name>` continues it.
+Ctrl-C (or SIGTERM, exit status 143) stops a run with one line saying what
+was kept: every trial's logs, and its checkpoint at its last eval; the same
+command with `--resume_last_run --experiment_name=<name>` continues it (a
+resume with other flags, or of an experiment that does not exist, is
+refused before any training).
 """
 
 import datetime
+import json
 import math
+import multiprocessing
 import os
 import pathlib
 import shutil
 import statistics
 import sys
+import tempfile
 import textwrap
 import time
 import types
@@ -175,6 +183,13 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
   if FLAGS.overwrite and FLAGS.resume_last_run:
     cli.usage_error('--overwrite and --resume_last_run exclude each other: '
                     "rerun this command's logs or continue them.")
+  if (point is not None and FLAGS['num_tuning_trials'].present
+      and FLAGS.num_tuning_trials != 1):
+    cli.usage_error(f'--trial_point={point} runs one point of each search '
+                    f'space; --num_tuning_trials={FLAGS.num_tuning_trials} '
+                    'asks for more: give one of them.')
+  check_experiment_name(FLAGS.experiment_name, FLAGS.experiment_dir,
+                        FLAGS.resume_last_run)
   values = FLAGS.flag_values_dict()
   if values['eval_every_n_steps'] is not None:
     values['eval_every_fraction'] = None  # So the logged flags say which.
@@ -182,6 +197,63 @@ def parse_flags(argv: Optional[List[str]] = None) -> types.SimpleNamespace:
     values['experiment_name'] = datetime.datetime.now().strftime(
         'run_local-%Y-%m-%d-%H-%M-%S')
   return types.SimpleNamespace(**values)
+
+
+def experiments_in(experiment_dir: str) -> List[str]:
+  """The experiment folders in `experiment_dir`, sorted ([] if none)."""
+  path = os.path.expanduser(experiment_dir)
+  return sorted(e.name for e in os.scandir(path) if e.is_dir()
+                ) if os.path.isdir(path) else []
+
+
+def check_experiment_name(name: Optional[str], experiment_dir: str,
+                          resume: bool) -> None:
+  """Exits with status 2 unless `name` is one folder name (not empty, no
+  path separator, not '.' or '..') and, with `resume`, an existing one."""
+  if name is not None and (name in ('', '.', '..') or '/' in name
+                           or os.sep in name or '\0' in name):
+    cli.usage_error(f'--experiment_name must be a folder name inside '
+                    f'--experiment_dir ({experiment_dir}): not empty, no '
+                    f"'/', not '.' or '..'; got {name!r}.")
+  if not resume or (name is not None and os.path.isdir(
+      os.path.join(os.path.expanduser(experiment_dir), name))):
+    return
+  existing = experiments_in(experiment_dir)
+  known = (f'experiments there: {", ".join(existing)}' if existing
+           else 'it holds no experiment')
+  if name is None:
+    cli.usage_error(f'--resume_last_run needs --experiment_name, the '
+                    f'experiment to continue in {experiment_dir} ({known}).')
+  cli.usage_error(f'--resume_last_run: no experiment {name!r} in '
+                  f'{experiment_dir} to continue ({known}).')
+
+
+# Flags that change nothing a trial computes: a resume may change them.
+RESUME_MAY_CHANGE = ('resume_last_run', 'overwrite', 'jobs',
+                     'experiment_dir', 'save_checkpoints', 'jobs_backend',
+                     'slurm_partition', 'slurm_account', 'slurm_time')
+
+
+def job_flags(args: types.SimpleNamespace, job: 'Job') -> Dict[str, object]:
+  """The flags a job's trials log (flags_<preemption>.json)."""
+  return dict(vars(args), workload=job.workload, submission_path=job.path,
+              rng_seed=args.rng_seed + job.study, study=job.study)
+
+
+def resume_differences(args: types.SimpleNamespace, job: 'Job',
+                       log_dir: str) -> List[str]:
+  """'--flag=old (now new)' for each flag the job's first run logged
+  (flags_0.json of its trials) that this command changes."""
+  now = json.loads(json.dumps(job_flags(args, job)))
+  differences = []
+  for path in sorted(pathlib.Path(log_dir).glob('trial_*/flags_0.json')):
+    with open(path, encoding='utf-8') as f:
+      then = json.load(f)
+    differences += [
+        f'--{key}={then.get(key)} (now {now.get(key)})'
+        for key in sorted(set(then) | set(now))
+        if key not in RESUME_MAY_CHANGE and then.get(key) != now.get(key)]
+  return list(dict.fromkeys(differences))
 
 
 def _steps_for(fraction: Optional[float], steps: Optional[int],
@@ -288,18 +360,34 @@ def _name_of(submission_path: str) -> str:
   return os.path.basename(os.path.dirname(os.path.abspath(submission_path)))
 
 
-def fit(line: str, width: int) -> str:
-  """`line` in `width` columns. The label before its first ': ' loses its
-  middle first, so that what follows (the metric, the budget) stays whole."""
+def fit(line: str, width: int, shortest_word: int = 6) -> str:
+  """`line` in `width` columns. The label before its first ': ' gives way
+  first: its longest word loses its middle ('nadamw_codesign' ->
+  'nada..sign'), then the next longest, down to `shortest_word`
+  characters, so each name keeps the ends that tell it apart and what
+  follows (step, metric, time) stays whole; past that the line's end is
+  cut."""
   if len(line) <= width:
     return line
   label, sep, status = line.partition(': ')
-  room = width - len(sep) - len(status)
-  if not sep or room < 9:
-    return line[:width - 2] + '..'
-  head = (room - 2) // 2
-  return (label[:head] + '..' + label[len(label) - (room - 2 - head):] + sep
-          + status)
+  words = label.split(' ')
+  sizes = [len(w) for w in words]
+  while sep and len(line) - len(label) + sum(sizes) + len(sizes) - 1 > width:
+    longest = max(range(len(sizes)), key=lambda k: sizes[k])
+    if sizes[longest] <= shortest_word:
+      break
+    sizes[longest] -= 1
+  label = ' '.join(_cut_middle(w, n) for w, n in zip(words, sizes))
+  line = label + sep + status
+  return line if len(line) <= width else line[:width - 2] + '..'
+
+
+def _cut_middle(word: str, size: int) -> str:
+  """`word` in `size` characters, its middle replaced by '..'."""
+  if len(word) <= size:
+    return word
+  head = (size - 1) // 2
+  return word[:head] + '..' + word[len(word) - (size - 2 - head):]
 
 
 class ProgressLine:
@@ -342,13 +430,28 @@ class Outcome(NamedTuple):
   time_to_target: float  # Submission time (AlgoPerf's `score`).
   best_validation: float
   curve: List[tuple]  # (global_step, validation metric) of the counted trial.
+  at_budget: bool = False  # Its budget (runner.budget_steps) ran out first.
+  seed: Optional[int] = None  # The study's rng seed, from its logged flags.
+
+
+def _logged_flags(trial: scoring.Trial) -> Dict[str, object]:
+  """The flags a trial's first run logged (flags_0.json beside its
+  measurements; {} if none)."""
+  if trial.path is None:
+    return {}
+  path = pathlib.Path(trial.path).parent / 'flags_0.json'
+  if not path.is_file():
+    return {}
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
 
 
 def study_outcome(trials: Sequence[scoring.Trial],
                   target: scoring.Target) -> Outcome:
   """Steps and time to `target` by `scoring.study_time_to_target` (the
   target met at `>=`, or `<=` if minimised), with the curve and the best
-  validation metric of the trial it counts (the first if none meets it)."""
+  validation metric of the trial it counts (the first if none meets it),
+  and whether that trial ran to its step budget without meeting it."""
   if not trials:
     return Outcome(math.inf, math.inf, math.nan, [])
   met = [(index, float(trial['score'][index]), k)
@@ -358,11 +461,17 @@ def study_outcome(trials: Sequence[scoring.Trial],
   values = [float(v) for v in trial[target.column]]
   finite = [v for v in values if math.isfinite(v)]
   best = min if target.minimize else max
+  flags = _logged_flags(trial)
+  factor = (runner.SELF_TUNING_BUDGET_FACTOR
+            if flags.get('tuning_ruleset') == 'self' else 1)
   return Outcome(
       scoring.study_time_to_target(trials, target, 'global_step'),
       scoring.study_time_to_target(trials, target, 'score'),
       best(finite) if finite else math.nan,
-      [(int(step), value) for step, value in zip(trial['global_step'], values)])
+      [(int(step), value) for step, value in zip(trial['global_step'], values)],
+      at_budget=not met and trial['global_step'][-1] >= round(
+          factor * target.step_hint),
+      seed=flags.get('rng_seed'))
 
 
 def experiment_outcomes(experiment: Dict[str, scoring.SubmissionLogs]
@@ -384,8 +493,9 @@ def experiment_outcomes(experiment: Dict[str, scoring.SubmissionLogs]
 SUMMARY_CAPTION = (
     'Median over studies. steps, time_s: steps and submission time to the '
     'validation target (the first eval >= it, <= if minimised: AlgoPerf\'s '
-    'scoring rule); best_val: best validation metric; step/ref, time/ref: '
-    f'ratios to {REFERENCE_SUBMISSION}\'s.')
+    'scoring rule; inf: not met); best_val: best validation metric; '
+    'budget: the studies that ran out of their budget (step_hint steps) '
+    'before the target.')
 
 
 def _name_widths(outcomes: Dict[tuple, List[Outcome]]) -> Tuple[int, int]:
@@ -396,26 +506,22 @@ def _name_widths(outcomes: Dict[tuple, List[Outcome]]) -> Tuple[int, int]:
 
 
 def summary_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
-  """Median over studies per (workload, submission), ratios to nadamw; in
-  79 columns when names are at most 19 characters long."""
+  """Median over studies per (workload, submission), and how many studies
+  ran out of budget; in 79 columns when names are at most 19 characters
+  long."""
   workload_width, name_width = _name_widths(outcomes)
   header = (f'{"workload":<{workload_width}} {"submission":<{name_width}} '
-            f'{"steps":>5} {"time_s":>6} {"best_val":>8} {"step/ref":>8} '
-            f'{"time/ref":>8}')
+            f'{"steps":>5} {"time_s":>6} {"best_val":>8} {"budget":>6}')
   lines = textwrap.wrap(SUMMARY_CAPTION, 79) + [header, '-' * len(header)]
   for (workload, submission), studies in outcomes.items():
     steps = statistics.median(o.steps_to_target for o in studies)
     secs = statistics.median(o.time_to_target for o in studies)
     best = statistics.median(o.best_validation for o in studies)
-    ref = outcomes.get((workload, REFERENCE_SUBMISSION))
-    ratio = lambda value, key: (
-        value / statistics.median(getattr(o, key) for o in ref)
-        if ref else math.nan)
+    spent = sum(o.at_budget for o in studies)
     lines.append(
         f'{workload:<{workload_width}} {submission:<{name_width}} '
         f'{_fmt(steps, 0):>5} {_fmt(secs, 1):>6} {best:>8.4f} '
-        f'{_fmt(ratio(steps, "steps_to_target"), 3):>8} '
-        f'{_fmt(ratio(secs, "time_to_target"), 3):>8}')
+        f'{f"{spent}/{len(studies)}":>6}')
   return '\n'.join(lines)
 
 
@@ -455,6 +561,68 @@ def spread_table(outcomes: Dict[tuple, List[Outcome]]) -> str:
         f'{scoring.median_range(steps, ".0f"):<17} '
         f'{scoring.median_range(ratios)}')
   return '\n'.join(lines)
+
+
+def seed_spread(reference: Sequence[Outcome]) -> Tuple[float, float]:
+  """(min, max) of the reference's steps to target over its median: how far
+  changing the seed alone moves them (inf if a seed missed)."""
+  steps = [o.steps_to_target for o in reference]
+  median = statistics.median(steps)
+  if not 0 < median < math.inf:
+    return math.nan, math.nan
+  return min(steps) / median, max(steps) / median
+
+
+def verdict(outcomes: Dict[tuple, List[Outcome]],
+            by_steps: scoring.Scores) -> str:
+  """Who won: per workload, each submission's paired steps ratio to
+  nadamw (`paired_ratios`: median (min-max), the seeds where it took fewer
+  steps), whether its median lies outside nadamw's seed-to-seed spread
+  (`seed_spread`); then the ranking by AlgoPerf's benchmark score on steps.
+  '' when no workload has nadamw and another submission at 2+ studies."""
+  lines = []
+  for (workload, name), studies in outcomes.items():
+    reference = outcomes.get((workload, REFERENCE_SUBMISSION), [])
+    if (name == REFERENCE_SUBMISSION or len(studies) < 2
+        or len(reference) != len(studies)):
+      continue
+    low, high = seed_spread(reference)
+    if all(not l.startswith(f'{workload}:') for l in lines):
+      lines.append(
+          f'{workload}: {REFERENCE_SUBMISSION}\'s own steps span '
+          f'{_fmt(low, 2)}-{_fmt(high, 2)}x their median over '
+          f'{len(reference)} seeds.' if not math.isnan(low) else
+          f'{workload}: {REFERENCE_SUBMISSION} met the target at '
+          f'{sum(math.isfinite(o.steps_to_target) for o in reference)} of '
+          f'{len(reference)} seeds: no median to compare with.')
+    ratios = paired_ratios(studies, reference)
+    median = scoring.median_ratio(ratios)
+    if math.isnan(median):
+      lines.append(f'  {name}: neither it nor {REFERENCE_SUBMISSION} met '
+                   'the target at any seed')
+      continue
+    faster = [str(o.seed if o.seed is not None else k)
+              for k, (o, ratio) in enumerate(zip(studies, ratios))
+              if ratio < 1]
+    where = ('' if math.isnan(low) else '; outside that spread'
+             if median < low or median > high else '; inside that spread')
+    lines += textwrap.wrap(
+        f'  {name}: {scoring.median_range(ratios)}; fewer steps at '
+        f'{len(faster)}/{len(studies)} seeds'
+        f'{" (" + ", ".join(faster) + ")" if faster else ""}{where}', 79,
+        subsequent_indent='    ')
+  if not lines:
+    return ''
+  ranking = sorted(by_steps.submissions, key=lambda n: -by_steps.scores[n])
+  caption = (
+      f'Verdict. Steps to target against {REFERENCE_SUBMISSION}\'s at the '
+      'same seed (paired ratio, median (min-max) over seeds; below 1: fewer '
+      'steps); a median outside the seeds\' own spread is a difference '
+      'larger than changing the seed makes.')
+  return '\n'.join(
+      textwrap.wrap(caption, 79) + lines + textwrap.wrap(
+          "Ranking by AlgoPerf's benchmark score on steps: " + ', '.join(
+              f'{n} {by_steps.scores[n]:.3f}' for n in ranking) + '.', 79))
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -506,67 +674,139 @@ def main(argv: Optional[List[str]] = None) -> int:
   cores = jobs.pin_this_process()
   root = os.path.join(args.experiment_dir, args.experiment_name)
   start = time.time()
-  try:
+  with cli.sigterm_as_interrupt():
     try:
-      planned = plan_jobs(args)
-      log_dirs = [logs.get_log_dir(
-          os.path.join(root, job.submission), job.workload,
-          f'study_{job.study}', args.resume_last_run, args.overwrite)
-                  for job in planned]
-    except ValueError as e:
-      print(f'error: {e}', file=sys.stderr)
-      return 2
-    except OSError as e:
-      print(f'error: cannot write the experiment directory '
-            f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
-            file=sys.stderr)
-      return 2
-    calls = [dict(args=args, job=job, log_dir=log_dir,
-                  live=min(args.jobs, len(planned)) == 1)
-             for job, log_dir in zip(planned, log_dirs)]
-    for _ in jobs.run(run_job, calls, args.jobs, cores,
-                      jobs.backend(FLAGS, root)):
-      pass
-    try:
-      print(summarize(root, [job.submission for job in planned]))
-    except ValueError as e:  # A folder of the experiment scoring cannot read.
-      print(f'error: cannot summarise {root}: {e}', file=sys.stderr)
-      return 1
-  except KeyboardInterrupt:
-    return cli.interrupted(interrupted_note(args, root))
+      try:
+        backend = jobs.backend(FLAGS, root)
+        planned = plan_jobs(args)
+        log_dirs = [job_log_dir(args, root, job, create=False)
+                    for job in planned]
+        if args.resume_last_run:
+          differences = [d for job, log_dir in zip(planned, log_dirs)
+                         for d in resume_differences(args, job, log_dir)]
+          if differences:
+            raise ValueError(
+                f'--resume_last_run: {root} was run with other flags: '
+                f'{", ".join(dict.fromkeys(differences))}; resume with its '
+                'own, or pass --overwrite to rerun it with these.')
+        log_dirs = [job_log_dir(args, root, job) for job in planned]
+      except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+      except OSError as e:
+        print(f'error: cannot write the experiment directory '
+              f'{e.filename or args.experiment_dir!r}: {e.strerror}.',
+              file=sys.stderr)
+        return 2
+      print(plan_line(args, planned, root), flush=True)
+      with tempfile.TemporaryDirectory(prefix='run_local-xla-') as cache:
+        # SLURM's tasks may run on other nodes, which cannot see `cache`.
+        calls = [dict(args=args, job=job, log_dir=log_dir,
+                      live=min(args.jobs, len(planned)) == 1,
+                      label=job_label(job, planned),
+                      compile_cache=None if backend else cache)
+                 for job, log_dir in zip(planned, log_dirs)]
+        for _ in jobs.run(run_job, calls, args.jobs, cores, backend):
+          pass
+      try:
+        print(summarize(root, [job.submission for job in planned]))
+      except ValueError as e:  # A folder of the experiment scoring cannot read.
+        print(f'error: cannot summarise {root}: {e}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (cli.Terminated).
+      return cli.interrupted(interrupted_note(args, root), e)
   print(f'\nLogs, summary.txt, validation_curves.png and AlgoPerf scores '
         f'(scores_<time>/) in {root} ({time.time() - start:.0f}s)')
   return 0
 
 
+def job_log_dir(args: types.SimpleNamespace, root: str, job: 'Job',
+                create: bool = True) -> str:
+  """`<root>/<submission>/study_<k>/<workload>_jax`; made (or, with
+  --overwrite, emptied) if `create`, else only named."""
+  experiment = os.path.join(root, job.submission)
+  if not create:
+    return os.path.join(experiment, f'study_{job.study}',
+                        f'{job.workload}_jax')
+  return logs.get_log_dir(experiment, job.workload, f'study_{job.study}',
+                          args.resume_last_run, args.overwrite)
+
+
+def plan_line(args: types.SimpleNamespace, planned: Sequence['Job'],
+              root: str) -> str:
+  """What the command is about to train, and where it logs."""
+  count = lambda values, noun: (
+      f'{len(set(values))} {noun}{"s" if len(set(values)) > 1 else ""}')
+  return (f'Training {count([j.submission for j in planned], "submission")}'
+          f' x {count([j.workload for j in planned], "workload")} x '
+          f'{count([j.study for j in planned], "study").replace("ys", "ies")}'
+          f' ({len(planned)} runs, {min(args.jobs, len(planned))} at once), '
+          f'each to its target or its budget of step_hint steps; logs in '
+          f'{root}')
+
+
+def job_label(job: 'Job', planned: Sequence['Job']) -> str:
+  """'<submission> study <k>', led by the workload when several run."""
+  several = len({j.workload for j in planned}) > 1
+  return (f'{job.workload} ' if several else '') + (
+      f'{job.submission} study {job.study}')
+
+
+def use_compile_cache(folder: str) -> None:
+  """XLA programs compiled in this process are kept in `folder/<pid>` and
+  reused (JAX's persistent compilation cache), when this process is the
+  command's own or one of its workers, whose JAX settings are its to
+  change (not a test's).
+
+  A job's train and eval steps are new closures, so JAX would compile them
+  afresh for every study (about 6 s of CPU on mnist1d, a third of a
+  trial); the same program compiled before is loaded instead. An
+  executable loaded is the one compiled: the results are the same bits.
+  One folder per process: no two processes write one entry.
+  """
+  if __name__ != '__main__' and multiprocessing.parent_process() is None:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update('jax_compilation_cache_dir',
+                    os.path.join(folder, str(os.getpid())))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
 def run_job(args: types.SimpleNamespace, job: Job, log_dir: str,
-            live: bool = True) -> None:
+            live: bool = True, label: Optional[str] = None,
+            compile_cache: Optional[str] = None) -> None:
   """Runs one job's trials, showing progress, then its outcome in one line.
 
   `live`: progress on one updating line if stderr is a terminal; else (as
   when several jobs share the terminal) a log line every 10 s.
   """
+  if compile_cache is not None:
+    use_compile_cache(compile_cache)
   workload = workload_registry.get_workload(job.workload)
   settings = runner.TrialSettings(
       max_global_steps=max_global_steps(args, workload),
       eval_every_n_steps=eval_every_n_steps(args, workload),
       save_checkpoints=args.save_checkpoints,
-      flags=dict(vars(args), workload=job.workload,
-                 submission_path=job.path,
-                 rng_seed=args.rng_seed + job.study, study=job.study))
+      flags=job_flags(args, job))
+  label = label or f'{job.workload} {job.submission} study {job.study}'
   progress = ProgressLine(live=live)
   results = runner.run_trials(plan_job(args, job), log_dir, settings,
-                              progress=progress)
+                              progress=progress, label=label)
   paths = [os.path.join(r.log_dir, scoring.MEASUREMENTS_FILENAME)
            for r in results]
   outcome = study_outcome(
       [scoring.read_eval_measurements(p) for p in paths if os.path.isfile(p)],
       scoring.find_target(scoring.load_benchmark(), job.workload))
-  reached = (f'{outcome.steps_to_target:.0f} steps, '
-             f'{outcome.time_to_target:.1f}s to target'
-             if math.isfinite(outcome.steps_to_target) else 'target not met')
-  progress.done(f'{job.workload} {job.submission} study {job.study}: '
-                f'{reached}; best {workload.target_metric_name} '
+  if math.isfinite(outcome.steps_to_target):
+    reached = (f'{outcome.steps_to_target:.0f} steps, '
+               f'{outcome.time_to_target:.1f}s to target')
+  elif outcome.at_budget:
+    reached = (f'target not met in its budget of '
+               f'{outcome.curve[-1][0]} steps')
+  else:
+    reached = 'target not met'
+  progress.done(f'{label}: {reached}; best {workload.target_metric_name} '
                 f'{outcome.best_validation:.4f}')
 
 
@@ -595,12 +835,15 @@ def summarize(root: str, first: Sequence[str] = ()) -> str:
   spread = spread_table(outcomes)
   if spread:
     table += '\n\n' + spread
-  with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
-    f.write(table + '\n')
   plot_curves(outcomes, os.path.join(root, 'validation_curves.png'))
   scores = {column: score_run(root, experiment, column)
             for column in scoring.TIME_COLUMNS}
   lines = [table, '', scores_table(scores)]
+  judged = verdict(outcomes, scores['global_step'])
+  if judged:
+    lines += ['', judged]
+  with open(os.path.join(root, 'summary.txt'), 'w', encoding='utf-8') as f:
+    f.write('\n\n'.join([table] + ([judged] if judged else [])) + '\n')
   if others and first:
     lines += [''] + textwrap.wrap(
         f'{root} also holds {", ".join(others)}, from earlier runs: the '

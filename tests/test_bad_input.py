@@ -149,6 +149,25 @@ CASES = {
     'existing experiment without overwrite or resume': (
         ['--experiment_name=exists'], None,
         'exists: pass --overwrite to replace it or --resume_last_run'),
+    'resume without an experiment name': (
+        ['--resume_last_run'], None,
+        '--resume_last_run needs --experiment_name, the experiment to '
+        r'continue in .* \(experiments there: exists\)'),
+    'resume a misspelt experiment': (
+        ['--resume_last_run', '--experiment_name=exsits'], None,
+        "--resume_last_run: no experiment 'exsits' in .* to continue "
+        r'\(experiments there: exists\)'),
+    'empty experiment name': (
+        ['--experiment_name='], None,
+        "--experiment_name must be a folder name inside --experiment_dir .*"
+        "got ''"),
+    'experiment name outside the experiment directory': (
+        ['--experiment_name=../escape'], None,
+        "--experiment_name must be a folder name .*got '../escape'"),
+    'trial point and a trial count': (
+        ['--num_tuning_trials=3', '--trial_point=2'], None,
+        '--trial_point=2 runs one point of each search space; '
+        '--num_tuning_trials=3 asks for more'),
     'experiment directory under a file': (
         ['--experiment_dir={tmp}/a_file'], None,
         'cannot write the experiment directory.*Not a directory'),
@@ -175,8 +194,13 @@ def test_bad_input_is_named_before_training(case, tmp_path, capsys):
   except SystemExit as e:  # A bad flag.
     code = e.code
   assert code == 2
-  assert re.search(message, capsys.readouterr().err)
+  err = capsys.readouterr().err
+  assert re.search(message, err)
+  # One line, but for the skip notice before 'no submission could be loaded'.
+  assert len(err.strip().splitlines()) == (
+      2 if case == 'submission fails to import' else 1)
   assert not list(tmp_path.glob('**/trial_*'))
+  assert not (tmp_path / 'escape').exists()
 
 
 def test_batch_size_not_divisible_by_devices(tmp_path):

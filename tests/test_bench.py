@@ -47,3 +47,19 @@ def test_train_step_bench_runs_every_configuration(capsys):
     assert len(re.findall(rf'^  {re.escape(name)} +[\d.]+ +[\d.]+$', out,
                           re.M)) == 2, out
   assert re.search(r'^  nadamw +[\d.]+ +1\.000$', out, re.M), out
+
+
+@pytest.mark.slow  # mnist1d's data, two compilations: ~30 s.
+def test_runner_bench_prints_the_overhead_ratio(capsys):
+  from scripts import bench_runner  # pylint: disable=g-import-not-at-top
+  assert bench_runner.main(['--steps=4', '--warmup_steps=2',
+                            '--evals=1']) == 0
+  out = capsys.readouterr().out
+  for row in ('start-up', 'data generation', 'bare jitted step',
+              'runner step (train_once)', 'eval (train, validation, test)',
+              'checkpoint'):
+    assert re.search(rf'^{re.escape(row)}.* [\d.]+ +[\d.]+ +\d+$', out,
+                     re.M), out
+  ratio = float(re.search(r'runner step / bare step \(CPU\): ([\d.]+)',
+                          out).group(1))
+  assert ratio > 0

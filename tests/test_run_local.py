@@ -10,8 +10,13 @@ import importlib.util
 import io
 import json
 import math
+import os
 import pathlib
 import shutil
+import signal
+import subprocess
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -76,9 +81,59 @@ def test_default_cadence_gives_the_same_steps_table_twice(tmp_path):
   assert _eval_steps(_trial(tmp_path / 'a'))[:3] == ['2', '4', '6']
   assert _eval_steps(_trial(tmp_path / 'a')) == _eval_steps(
       _trial(tmp_path / 'b'))
-  # Steps to target, best validation metric, steps ratio: all but times.
+  # Steps to target, best validation metric, budget: all but times.
   steps = lambda rows: {k: (v[0], v[2], v[3]) for k, v in rows.items()}
   assert steps(a) == steps(b) and a[('tiny', 'sgd')][0] != 'inf'
+
+
+TIME_COLUMNS = ('score', 'total_duration', 'accumulated_submission_time',
+                'accumulated_eval_time', 'accumulated_logging_time')
+
+
+def _rows_but_times(trial_dir):
+  return [{k: v for k, v in row.items() if k not in TIME_COLUMNS}
+          for row in logs.read_csv(str(trial_dir / 'eval_measurements.csv'))]
+
+
+def test_the_same_tables_beside_two_busy_processes(tmp_path, monkeypatch):
+  """tiny's time budget cut to 1 ms: a wall-clock budget would stop both
+  runs at their first eval, at a step the load decides. The step budget
+  stops neither before the target (about 16 steps), with two CPU-bound
+  processes beside the second run or not."""
+  monkeypatch.setattr(registry.get_workload('tiny').__class__,
+                      'max_allowed_runtime_sec', 0.001)
+  assert _run(tmp_path, 'quiet', '--nosave_checkpoints') == 0
+  burners = [subprocess.Popen([sys.executable, '-c', 'while 1: pass'])
+             for _ in range(2)]
+  try:
+    assert _run(tmp_path, 'busy', '--nosave_checkpoints') == 0
+  finally:
+    for burner in burners:
+      burner.kill()
+      burner.wait()
+  quiet, busy = tmp_path / 'quiet', tmp_path / 'busy'
+  assert _rows_but_times(_trial(quiet)) == _rows_but_times(_trial(busy))
+  rows = lambda root: {k: (v[0], *v[2:]) for k, v in
+                       _summary_rows(root).items()}
+  assert rows(quiet) == rows(busy)
+  assert rows(quiet)[('tiny', 'sgd')][0] not in ('inf', '2')
+  scores = lambda root: json.loads(
+      (root / 'scores_global_step' / 'scores.json').read_text())['scores']
+  assert scores(quiet) == scores(busy)
+
+
+def test_a_trial_stopped_by_its_budget_says_so(tmp_path, monkeypatch,
+                                               caplog):
+  """An unreachable target, step_hint 10: the trial ends at step 10."""
+  tiny = registry.get_workload('tiny').__class__
+  monkeypatch.setattr(tiny, 'step_hint', 10)
+  monkeypatch.setattr(tiny, 'validation_target_value', 2.0)
+  assert _run(tmp_path, 'spent', '--nosave_checkpoints') == 0
+  assert _eval_steps(_trial(tmp_path / 'spent'))[-1] == '10'
+  assert _summary_rows(tmp_path / 'spent')[('tiny', 'sgd')][0] == 'inf'
+  assert _summary_rows(tmp_path / 'spent')[('tiny', 'sgd')][3] == '1/1'
+  assert 'sgd study 0: target not met in its budget of 10 steps' in (
+      caplog.text)
 
 
 def test_eval_every_fraction_0_gives_algoperfs_timed_evals(tmp_path):
@@ -121,8 +176,10 @@ def test_summary_and_scores_agree_when_a_metric_equals_its_target(tmp_path):
     by_time = scores['score']['time_to_target'][name]['mnist1d']
     assert (by_steps, by_time) == ((steps, steps / 40) if math.isfinite(steps)
                                    else (None, None))
-  assert rows[('mnist1d', 'nadamw_ema')][3] == '1.500'  # 300 / 200 steps.
-  assert printed.startswith((tmp_path / 'summary.txt').read_text())
+  # Stopped at step 300, short of mnist1d's budget of 2000 steps.
+  assert rows[('mnist1d', 'nadamw_lawa')][3] == '0/1'
+  assert printed.startswith(
+      (tmp_path / 'summary.txt').read_text().split('\n\n')[0])
 
 
 def test_study_outcome_is_the_scorers_trial():
@@ -188,6 +245,42 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(
   assert _run(tmp_path, 'cut', '--max_global_steps=8',
               '--resume_last_run') == 0
   assert _eval_steps(_trial(tmp_path / 'cut')) == ['2', '4', '6', '8']
+  assert 'sgd study 0: resuming at step 2, its last checkpoint.' in (
+      capsys.readouterr().err)
+
+
+def test_sigterm_is_ctrl_c_with_exit_status_143(tmp_path, monkeypatch,
+                                                capsys):
+  def terminate(self, line):
+    del self, line
+    os.kill(os.getpid(), signal.SIGTERM)
+  with monkeypatch.context() as patch:
+    patch.setattr(run_local.ProgressLine, '__call__', terminate)
+    assert _run(tmp_path, 'cut', '--max_global_steps=8') == 143
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and 'Traceback' not in err
+  assert 'terminated (SIGTERM); logs and checkpoints' in err
+  assert _eval_steps(_trial(tmp_path / 'cut')) == ['2']
+  # The handler is this command's only: the default is back.
+  assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_resuming_with_other_flags_is_refused(tmp_path, capsys):
+  """A finished run resumed with another step limit: nothing reruns, and
+  the one line names the flag, then and now."""
+  assert _run(tmp_path, 'done', '--max_global_steps=4') == 0
+  before = (_trial(tmp_path / 'done') / 'eval_measurements.csv').read_text()
+  capsys.readouterr()
+  assert _run(tmp_path, 'done', '--max_global_steps=6',
+              '--resume_last_run') == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1
+  assert 'was run with other flags: --max_global_steps=4 (now 6)' in err
+  after = (_trial(tmp_path / 'done') / 'eval_measurements.csv').read_text()
+  assert after == before
+  # The same flags resume (here: nothing left to train).
+  assert _run(tmp_path, 'done', '--max_global_steps=4',
+              '--resume_last_run', '--jobs=1') == 0
 
 
 def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
@@ -211,18 +304,47 @@ def test_ctrl_c_in_calibrate_and_sweep_is_one_line(
   assert 'run the same command to train the rest' in err
 
 
-def test_progress_fits_the_terminal_and_keeps_metric_and_budget():
-  workload = registry.get_workload('seq2seq_transformer')
-  state = {'validation_goal_reached': False,
-           'accumulated_submission_time': 123.4}
-  status = runner.progress_line(workload, 1150, state,
-                                {'validation/bleu': 77.1234}, 900.0)
-  assert status == 'step 1150 (50%): bleu 77.1234, target 77.0; 123s of 900s'
-  line = run_local.fit(f'{" ".join(LONGEST)} trial 3 (3/5): {status}', 79)
-  assert len(line) == 79 and line.endswith(': ' + status)
-  assert line.startswith('seq2seq_t')
+def _eval(step, bleu):
+  return step, {'validation/bleu': bleu}
+
+
+def test_progress_fits_the_terminal_and_keeps_metric_and_time():
+  workload = registry.get_workload('seq2seq_transformer')  # Target 77.0.
+  status = runner.progress_line(workload, 1150, 2300,
+                                [_eval(1100, 76.5), _eval(1150, 76.1234)],
+                                123.4)
+  assert status == 'step 1150/2300: bleu 76.1234, target 77.0; 123s'
+  line = run_local.fit(f'{" ".join(LONGEST)} study 3: {status}', 79)
+  assert len(line) <= 79 and line.endswith(': ' + status)
+  # Each name keeps its head and tail: what tells submissions apart.
+  assert line.startswith('seq2..rmer sched..damw study 3: ')
   assert run_local.fit('short: line', 79) == 'short: line'
   assert run_local.fit('x' * 100, 20) == 'x' * 18 + '..'
+
+
+def test_progress_says_when_the_target_was_met_not_a_contradiction():
+  """A later eval below the target: the line says when it was met, and a
+  value that differs from the target is never printed as the target."""
+  workload = registry.get_workload('mnist1d')
+  results = [_eval(1400, 0.9), (1440, {'validation/accuracy': 0.9765}),
+             (1480, {'validation/accuracy': 0.9755})]
+  assert runner.progress_line(workload, 1480, 2000, results[1:], 35.6) == (
+      'step 1480/2000: accuracy 0.9755; target met at 1440; 36s')
+  close = [(40, {'validation/accuracy': 0.97596})]
+  assert runner.progress_line(workload, 40, 2000, close, 1.0) == (
+      'step 40/2000: accuracy 0.97596, target 0.976; 1s')
+  # The target itself, >=: met (AlgoPerf's scorer's rule).
+  equal = [(40, {'validation/accuracy': 0.976})]
+  assert runner.progress_line(workload, 40, 2000, equal, 1.0) == (
+      'step 40/2000: accuracy 0.9760; target met at 40; 1s')
+
+
+def test_labels_keep_what_tells_the_default_submissions_apart():
+  status = 'step 1480/2000: accuracy 0.9755; target met at 1440; 36s'
+  lines = {run_local.fit(f'mnist1d {name} study 4: {status}', 79)
+           .split(': ')[0] for name in run_local.DEFAULT_SUBMISSIONS}
+  assert len(lines) == len(run_local.DEFAULT_SUBMISSIONS)
+  assert all(line.endswith(' study 4') for line in lines)
 
 
 class _Terminal(io.StringIO):
@@ -236,7 +358,7 @@ def test_progress_lines_fit_an_80_column_terminal(monkeypatch, live):
   monkeypatch.setenv('COLUMNS', '80')
   terminal = _Terminal()
   progress = run_local.ProgressLine(terminal, period_sec=0.0, live=live)
-  status = 'step 1150 (50%): bleu 77.1234, target 77.5; 123s of 900s'
+  status = 'step 1150/2300: bleu 77.1234, target 77.5; 123s'
   progress(f'{" ".join(LONGEST)}: {status}')
   progress.done(f'{" ".join(LONGEST)} study 0: target not met; best bleu 7')
   lines = terminal.getvalue().replace('\r', '\n').strip('\n').split('\n')
@@ -299,3 +421,28 @@ def test_score_table_fits_79_columns(tmp_path):
   table = run_local.scores_table(scores)
   assert max(map(len, table.splitlines())) <= 79
   assert 'benchmark score' in table
+
+
+def test_verdict_pairs_seeds_and_compares_with_nadamws_spread():
+  """nadamw 100, 200, 150 steps: median 150, its seeds span 0.67-1.33x.
+  nadamw_ema 90, 220, 120: ratios 0.9, 1.1, 0.8, inside; nadamw_lawa 50,
+  100, 70: 0.5, 0.5, 0.47, outside."""
+  seeded = lambda steps: [run_local.Outcome(s, float(s), 0.5, [], seed=k)
+                          for k, s in enumerate(steps)]
+  outcomes = {('mnist1d', 'nadamw'): seeded([100, 200, 150]),
+              ('mnist1d', 'nadamw_ema'): seeded([90, 220, 120]),
+              ('mnist1d', 'nadamw_lawa'): seeded([50, 100, 70])}
+  by_steps = types.SimpleNamespace(
+      submissions=['nadamw', 'nadamw_ema', 'nadamw_lawa'],
+      scores={'nadamw': 0.5, 'nadamw_ema': 0.6, 'nadamw_lawa': 1.0})
+  text = run_local.verdict(outcomes, by_steps)
+  lines = text.splitlines()
+  assert "mnist1d: nadamw's own steps span 0.67-1.33x their median" in text
+  flat = ' '.join(line.strip() for line in lines)
+  assert ('nadamw_ema: 0.90 (0.80-1.10); fewer steps at 2/3 seeds (0, 2); '
+          'inside that spread') in flat
+  assert ('nadamw_lawa: 0.50 (0.47-0.50); fewer steps at 3/3 seeds '
+          '(0, 1, 2); outside that spread') in flat
+  assert ('nadamw_lawa 1.000, nadamw_ema 0.600, nadamw 0.500.'
+          in text.replace('\n', ' '))
+  assert max(map(len, lines)) <= 79
