@@ -50,36 +50,24 @@ AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds (sklearn's
 `average_precision_score`), averaged over the tasks with both a positive and
 a negative valid label; 'loss' is the mean over valid labels, as ogbg's.
 
-Calibration (`localperf/lab/calibration.py` states the checks):
-reference point 4 of `submissions/nadamw/tuning_search_space.json`
-(learning_rate 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3
-steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label
-smoothing, no dropout), batch 32 graphs, step_hint 6000 (12 epochs), rng_seed
-0, an eval every 120 steps (2%). Validation mAP of the cosine run: 0.7535 at
-step 3000 (50%), 0.7681 at 4200 (70%), 0.7755 at 6000; it first exceeds the
-target 0.761 at step 3360, 0.56 of step_hint, where the paper's NadamW met
-ogbg's (R4); the test mAP there is 0.7673 (test target 0.767). Warmup then a
-constant learning rate first exceeds 0.761 at step 4320 (1.29x seed 0's
-step, 1.20x the median 3600 of seeds 0-4) and ends at 0.7683 (R1). The EMA (0.9) and LAWA (L=20) over 60 steps (8.2 memories,
-R3) beat the raw weights at 50% (0.7539, 0.7545 vs 0.7535) and at 70%
-(0.7710, 0.7705 vs 0.7681) (R2). The GNN stays below the Bayes ranking
-(0.798). On the pinned jax 0.7.0 all four hold too: constant first exceeds
-0.761 at 1.64x, EMA/LAWA 0.7548/0.7553 vs 0.7534 and 0.7721/0.7717 vs 0.7707,
-first met at 0.56. 6000 steps with their raw evals: 172-278 s wall on 2
-cores shared with load average 14-20, 65-69 s of CPU time on jax 0.10.2 and
-104 s on jax 0.7.0; on 2 unloaded cores (2026-12-02, jax 0.10.2) 39.9 s
-wall, 69.2 s of CPU. Reproduce:
+Calibration (`localperf/lab/calibration.py` states the checks): reference
+point 4 of `submissions/nadamw/tuning_search_space.json` (learning_rate
+0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3 steps; beta2
+0.6292, weight_decay 0.1147, warmup_factor 0.02, no label smoothing, no
+dropout), batch 32 graphs, step_hint 6000 (75 passes over the 2560 train
+graphs, as ogbg makes about 76), an eval every 120 steps (2%) on the 8192
+validation graphs, each run on one core.
 
-  python -m scripts.calibrate --workload=molgraph_gnn
-
-The figures above are from 2 XLA threads, before every run was pinned to one
-core. On one core, each run in a process of its own (2026-12-03, jax 0.10.2),
-`scripts/calibrate` fails R2, R4, R5 and speed: the cosine runs of seeds 0-4
-first meet 0.761 at 0.68, 0.36, 0.64, never, 0.70 of `step_hint`, median 0.68
-(paper's ogbg 0.56), and the cosine run took 100.7 s of CPU. The seeds' levels
-differ through the whole run by more than the curve rises between 0.4 and 0.8
-of `step_hint`; what was tried to close that gap, and failed, is in the
-docs/analogues.md ("Calibration on one core").
+Status (2026-12-06, issue 34; the lead's full `python -m scripts.calibrate
+--workload=molgraph_gnn` has not yet run on this design): from raw NadamW
+cosine curves (seeds 0 and 1 to 0.7 of step_hint, seeds 2 and 3 as far as
+they got on a 2-core machine at load 15-22), the seeds' mAP at 0.2, 0.3,
+0.4, 0.5, 0.56 of step_hint: seed 0 0.352 0.375 0.382 0.392 0.397, seed 1
+0.334 0.362 0.381 0.396 0.398, 0.70: 0.405 0.409. The target 0.3988
+(`--suggest_targets` on seeds 0 and 1) is first met at 0.58 and 0.54
+(spread 0.04; R4 and R5 on two seeds). What was tried on the way, with
+figures, is in docs/analogues.md ("Tried and not enough"). The targets
+below are that two-seed suggestion, to be set again from seeds 0-4.
 """
 
 import bisect
@@ -164,10 +152,12 @@ TASKS = (
     (('ring', 3, False), 2), (('ring', 4, False), 1), (('ring', 4, False), 2),
     (('ring', 5, False), 1), (('ring', 5, True), 2), (('ring', 6, True), 1),
     (('ring', 6, True), 2), (('ring', 7, False), 1), (('ring_with', 3, N), 1),
-    (('ring_with', 3, O), 1), (('ring_with', 3, S), 1), (('ring_with', 4, N), 1),
-    (('ring_with', 5, N), 1), (('ring_with', 5, N), 2), (('ring_with', 5, O), 1),
-    (('ring_with', 5, S), 1), (('ring_with', 6, O), 1), (('ring_with', 6, S), 1),
-    (('ring_with', 7, O), 1), (('ring_with', 7, S), 1),
+    (('ring_with', 3, O), 1), (('ring_with', 3, S), 1),
+    (('ring_with', 4, N), 1), (('ring_with', 5, N), 1),
+    (('ring_with', 5, N), 2), (('ring_with', 5, O), 1),
+    (('ring_with', 5, S), 1), (('ring_with', 6, O), 1),
+    (('ring_with', 6, S), 1), (('ring_with', 7, O), 1),
+    (('ring_with', 7, S), 1),
 )
 _NUM_TASKS = len(TASKS)
 _POSITIVE_KEPT_PROB = 0.9  # A motif's label reads 1 with this probability,
@@ -434,15 +424,15 @@ class MolgraphGnnWorkload(base.LocalWorkload):
 
   target_metric_name = 'mean_average_precision'
   minimize_target_metric = False
-  validation_target_value = 0.761
-  test_target_value = 0.767
+  validation_target_value = 0.3988  # From seeds 0 and 1; see the docstring.
+  test_target_value = 0.3988  # Not yet measured on the test split.
   loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
   step_hint = 6000
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   max_allowed_runtime_sec = 300
   eval_period_time_sec = 3
   eval_batch_size = 1024
-  num_train_examples = 16_384
+  num_train_examples = 2560  # 75 passes in step_hint, as ogbg makes about 76.
   num_validation_examples = 8192
   num_test_examples = 8192
 
