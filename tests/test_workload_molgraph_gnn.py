@@ -21,7 +21,8 @@ def _molecules(num, seed):
 
 def _graph(inputs, g):
   """(atom types, {(u, v): bond type}) of graph g, read from padded arrays."""
-  atoms = np.argmax(inputs['node_features'][g], -1)[inputs['node_mask'][g]]
+  atoms = np.argmax(inputs['node_features'][g, :, :6], -1)[
+      inputs['node_mask'][g]]
   edges = inputs['edge_mask'][g]
   bonds = {}
   for u, v, kind in zip(inputs['senders'][g][edges],
@@ -43,44 +44,72 @@ def _distances(neighbours, start, skip=()):
   return seen
 
 
-def _labels_by_graph_search(atoms, bonds):
-  """The 12 tasks from the graph alone: bridges, BFS cycle lengths, counts."""
+def _rings(bonds):
+  """The rings' atom sets: a bond is on a cycle iff its ends stay connected
+  without it; in these graphs (no fused rings) its ring is the shortest."""
+  neighbours = collections.defaultdict(set)
+  for u, v in bonds:
+    neighbours[u].add(v)
+  rings = set()
+  for u, v in bonds:
+    path = _shortest_path(neighbours, u, v, skip=(u, v))
+    if path is not None:
+      rings.add(frozenset(path))
+  return rings
+
+
+def _counts_by_graph_search(atoms, bonds):
+  """Every pattern's count from the graph alone: bridges, BFS rings."""
   neighbours = collections.defaultdict(set)
   for u, v in bonds:
     neighbours[u].add(v)
   undirected = {tuple(sorted(e)) for e in bonds}
-  # A bond is on a cycle iff its ends stay connected without it; in these
-  # graphs (no fused rings) its ring is the shortest such cycle.
-  cycle_of = {}
+  rings = _rings(bonds)
+  on_ring = set().union(*rings)
+  counts = collections.Counter()
   for u, v in undirected:
-    d = _distances(neighbours, u, (u, v)).get(v)
-    if d is not None:
-      cycle_of[(u, v)] = d + 1
-  on_ring = {a for e in cycle_of for a in e}
-  sizes = set(cycle_of.values())
-  num_rings = len(undirected) - len(atoms) + 1  # Cyclomatic number.
-  t = dict(zip('C N O S F Cl'.split(), range(6)))
-  pairs = [(atoms[u], atoms[v], bonds[(u, v)], u, v) for u, v in bonds]
-  degree = {a: len(neighbours[a]) for a in range(len(atoms))}
-  return [
-      bool(sizes & {3, 4}), 5 in sizes, 6 in sizes, num_rings >= 2,
-      any(a == t['O'] and u not in on_ring and v in on_ring
-          for a, _, _, u, v in pairs),
-      any((a, b, k) == (t['C'], t['O'], mg.DOUBLE) for a, b, k, _, _ in pairs),
-      any((a, b) == (t['N'], t['O']) for a, b, _, _, _ in pairs),
-      any(atoms[a] == t['N'] and degree[a] == 3 for a in degree),
-      any(atoms[a] == t['C'] and degree[a] == 4 for a in degree),
-      any(atoms[c] == t['C'] and {t['N'], t['O']} <= {
-          atoms[x] for x in neighbours[c]} for c in degree),
-      any(a == t['N'] and k == mg.AROMATIC for a, _, k, _, _ in pairs),
-      any(u in on_ring and v in on_ring and tuple(sorted((u, v)))
-          not in cycle_of for _, _, _, u, v in pairs)]
+    low, high = sorted((atoms[u], atoms[v]))
+    counts[('bond', low, high, bonds[(u, v)])] += 1
+  for a in range(len(atoms)):
+    counts[('atom', atoms[a], len(neighbours[a]), a in on_ring)] += 1
+    for x in neighbours[a]:
+      for y in neighbours[a]:
+        if x < y:
+          low, high = sorted((atoms[x], atoms[y]))
+          counts[('path', low, atoms[a], high)] += 1
+  for ring in rings:
+    kinds = {bonds[(u, v)] for u in ring for v in ring if (u, v) in bonds}
+    counts[('ring', len(ring), kinds == {mg.AROMATIC})] += 1
+    for kind in {atoms[a] for a in ring} - {mg.C}:
+      counts[('ring_with', len(ring), kind)] += 1
+  return counts
+
+
+def _shortest_path(neighbours, start, end, skip):
+  """The atoms of a shortest path start..end not crossing the bond `skip`."""
+  parent, queue = {start: None}, collections.deque([start])
+  while queue:
+    u = queue.popleft()
+    for v in neighbours[u]:
+      if {u, v} != set(skip) and v not in parent:
+        parent[v] = u
+        queue.append(v)
+  if end not in parent:
+    return None
+  path = [end]
+  while parent[path[-1]] is not None:
+    path.append(parent[path[-1]])
+  return path
+
+
+def _labels_by_graph_search(atoms, bonds):
+  counts = _counts_by_graph_search(atoms, bonds)
+  return [counts[pattern] >= k for pattern, k in mg.TASKS]
 
 
 def test_motif_labels_match_a_graph_search():
-  molecules = _molecules(60, seed=3)
+  molecules = _molecules(150, seed=3)
   inputs = mg.pad_graphs(molecules)
-  found = np.zeros(len(mg.TASKS))
   for g, molecule in enumerate(molecules):
     atoms, bonds = _graph(inputs, g)
     assert 5 <= len(atoms) <= 30
@@ -90,22 +119,39 @@ def test_motif_labels_match_a_graph_search():
     assert len(_distances(neighbours, 0)) == len(atoms)  # Connected.
     degree = np.bincount([u for u, _ in bonds], minlength=len(atoms))
     assert np.all(degree <= np.array([4, 3, 2, 2, 1, 1])[atoms])
-    expected = _labels_by_graph_search(atoms, bonds)
-    assert mg.motif_labels(molecule) == expected, g
-    found += expected
-  assert np.all(found > 0) and np.all(found < len(molecules))
+    features = inputs['node_features'][g, :len(atoms)]
+    np.testing.assert_array_equal(np.argmax(features[:, 6:10], -1) + 1,
+                                  degree)
+    expected = _counts_by_graph_search(atoms, bonds)
+    on_ring = set().union(*_rings(bonds))
+    np.testing.assert_array_equal(
+        features[:, 10], [a in on_ring for a in range(len(atoms))])
+    counts = mg.motif_counts(molecule)
+    assert {k: v for k, v in counts.items() if v} == expected, g
+    assert mg.motif_labels(molecule) == _labels_by_graph_search(atoms, bonds)
 
 
-def test_split_has_missing_and_flipped_labels():
-  split = mg.make_split(600, seed=5)
+def test_tasks_are_distinct_with_a_spread_of_rare_base_rates():
+  assert len(mg.TASKS) == 128 and len(set(mg.TASKS)) == 128
+  labels = np.array([mg.motif_labels(m) for m in _molecules(2000, seed=4)])
+  rates = labels.mean(0)
+  assert 0.001 < rates.min() < 0.01 and 0.2 < rates.max() < 0.4
+  assert 0.025 < np.median(rates) < 0.06
+  assert len({tuple(column) for column in labels.T}) == 128
+
+
+def test_split_has_missing_and_noisy_labels():
+  split = mg.make_split(1000, seed=5)
   clean = np.array([_labels_by_graph_search(*_graph(split['inputs'], g))
-                    for g in range(600)], np.float32)
+                    for g in range(1000)], bool)
   weights = split['weights']
+  targets = split['targets']
   assert set(np.unique(weights)) == {0.0, 1.0}
-  assert np.all(split['targets'][weights == 0] == 0)
-  assert 1 - weights.mean() == pytest.approx(0.1, abs=0.02)
-  flipped = (split['targets'] != clean)[weights > 0]
-  assert flipped.mean() == pytest.approx(0.1, abs=0.02)
+  assert np.all(targets[weights == 0] == 0)
+  assert 1 - weights.mean() == pytest.approx(0.1, abs=0.015)
+  valid = weights > 0
+  assert targets[valid & clean].mean() == pytest.approx(0.9, abs=0.015)
+  assert targets[valid & ~clean].mean() == pytest.approx(0.002, abs=0.0005)
 
 
 def test_mean_average_precision_matches_sklearn():
@@ -126,10 +172,10 @@ def test_mean_average_precision_matches_sklearn():
 @pytest.mark.parametrize('smoothing', [0.0, 0.1])
 def test_loss_matches_numpy(smoothing):
   rng = np.random.default_rng(1)
-  logits = rng.normal(0, 3, (6, 12)).astype(np.float32)
-  labels = (rng.random((6, 12)) < 0.4).astype(np.float32)
-  mask = (rng.random((6, 12)) > 0.3).astype(np.float32)
-  smoothed = (1 - smoothing) * labels + smoothing / 12
+  logits = rng.normal(0, 3, (6, 128)).astype(np.float32)
+  labels = (rng.random((6, 128)) < 0.4).astype(np.float32)
+  mask = (rng.random((6, 128)) > 0.3).astype(np.float32)
+  smoothed = (1 - smoothing) * labels + smoothing / 128
   p = 1 / (1 + np.exp(-logits.astype(np.float64)))
   per_label = -(smoothed * np.log(p) + (1 - smoothed) * np.log(1 - p))
   out = mg.MolgraphGnnWorkload().loss_fn(
@@ -141,7 +187,7 @@ def test_loss_matches_numpy(smoothing):
   assert float(out['n_valid_examples']) == mask.sum()
   unmasked = mg.MolgraphGnnWorkload().loss_fn(labels, logits,
                                                label_smoothing=smoothing)
-  assert unmasked['n_valid_examples'] == 72
+  assert unmasked['n_valid_examples'] == 768
   assert float(unmasked['summed']) == pytest.approx(per_label.sum(), rel=1e-5)
   with pytest.raises(ValueError, match='one per label'):
     mg.MolgraphGnnWorkload().loss_fn(labels, logits, mask[:, 0])
@@ -178,7 +224,7 @@ def test_message_passing_ignores_padding(small):
   garbage = {key: grow(value, 5 if 'node' in key else 9)
              for key, value in inputs.items()}
   nodes, edges = ~garbage['node_mask'], ~garbage['edge_mask']
-  garbage['node_features'][nodes] = rng.normal(0, 1e3, (nodes.sum(), 6))
+  garbage['node_features'][nodes] = rng.normal(0, 1e3, (nodes.sum(), 11))
   garbage['edge_features'][edges] = rng.normal(0, 1e3, (edges.sum(), 4))
   for key in ('senders', 'receivers'):
     garbage[key][edges] = rng.integers(0, 35, edges.sum())
@@ -205,7 +251,9 @@ def test_eval_metrics_match_a_direct_computation(small):
         (loss * mask).sum() / mask.sum(), rel=1e-4)
     ap = [metrics.average_precision_score(labels[mask[:, t] > 0, t],
                                           p[mask[:, t] > 0, t])
-          for t in range(len(mg.TASKS))]
+          for t in range(len(mg.TASKS))
+          if 0 < labels[mask[:, t] > 0, t].sum() < (mask[:, t] > 0).sum()]
+    assert 20 < len(ap) < len(mg.TASKS)  # Rare tasks without positives.
     assert result[f'{prefix}/mean_average_precision'] == pytest.approx(
         np.mean(ap), abs=1e-4)
 

@@ -6,22 +6,28 @@ grows from one carbon by attaching fragments to atoms with a free valence
 4 per graph; 5- and 6-rings aromatic half of the time) joined by a single
 bond, or chains of 1 to 4 atoms with single, double or triple bonds. Rings
 never fuse, so the graph's cycles are exactly its ring fragments. Node
-features are the one-hot atom type (6), edge features the one-hot bond type
-(single, double, triple, aromatic); each bond is stored in both directions,
-as ogbg's pipeline does. Each graph is padded to 30 nodes and 66 directed
-edges: `inputs` is a dict of per-graph arrays `node_features` (B, 30, 6),
-`node_mask` (B, 30), `edge_features` (B, 66, 4), `senders`, `receivers`
-(B, 66, node indices within the graph) and `edge_mask` (B, 66), so batches
-split along the graph axis.
+features are, as ogbg's atoms carry them, the one-hot atom type (6), the
+one-hot degree (1 to 4) and whether the atom is on a ring (11 in all); edge
+features the one-hot bond type (single, double, triple, aromatic); each bond
+is stored in both directions, as ogbg's pipeline does. Each graph is padded
+to 30 nodes and 66 directed edges: `inputs` is a dict of per-graph arrays
+`node_features` (B, 30, 11), `node_mask` (B, 30), `edge_features` (B, 66,
+4), `senders`, `receivers` (B, 66, node indices within the graph) and
+`edge_mask` (B, 66), so batches split along the graph axis.
 
-Targets: 12 binary motif tasks computed exactly from the graph (`TASKS`:
-ring sizes, two or more rings, an O on a ring, C=O, N-O, a degree-3 N, a
-degree-4 C, a C bonded to both N and O, an aromatic N, two rings joined by a
-bond); base rates 0.18 to 0.53. 10% of labels are flipped, so the task is
-not perfectly learnable: ranking by the clean labels (the Bayes ranking)
-scores a validation mAP of 0.798. 10% of labels are missing: target 0 with 'weights'
-0 per label, the (B, 12) mask AlgoPerf's ogbg pipeline hands `loss_fn` as
-`mask_batch` (eval padding rows get weight 0 on every label).
+Targets: 128 binary tasks, as ogbg's 128 assays, each "the graph holds at
+least k of a pattern" (`TASKS`; patterns: an atom of a type, degree and
+ring membership, a bond of two atom types and a bond type, a path of three
+atom types, a ring of a size (aromatic or not), a ring of a size holding a
+heteroatom type; k 1 to 3), counted exactly from the graph
+(`motif_counts`). Base rates 0.5% to 30%, log-spaced (median 3.9%): most
+positives are rare, as in ogbg. Labels are noisy as an assay's are: a
+present pattern reads 1 with probability 0.9, an absent one with 0.002, so
+the task is not perfectly learnable: ranking by the clean labels (the Bayes
+ranking) scores a validation mAP of 0.83 (chance 0.07). 10% of labels are
+missing: target 0 with 'weights' 0 per label, the (B, 128) mask AlgoPerf's
+ogbg pipeline hands `loss_fn` as `mask_batch` (eval padding rows get weight
+0 on every label).
 
 Model: AlgoPerf's GraphNetwork GNN, shrunk: node and edge embeddings (Dense
 to 24), 3 rounds of edge, node and global updates, each an MLP Dense(24) ->
@@ -32,51 +38,40 @@ LayerNorm -> ReLU -> dropout on the concatenation of
   global: [sum_i h_i, sum_ij e_ij, g]
 
 (sums over the graph's real nodes and edges only; padding is zeroed at every
-stage; the global state g starts at zero), and a Dense(12) decoder on the
-final g; 20k parameters.
+stage; the global state g starts at zero), and a Dense(128) decoder on the
+final g; 23k parameters.
 
 Loss: sigmoid cross-entropy per label on labels smoothed as ogbg smooths
-them, over the task axis: y' = (1 - a) y + a / 12; zero where the label is
+them, over the task axis: y' = (1 - a) y + a / 128; zero where the label is
 missing; 'summed' over labels, 'n_valid_examples' the number of valid labels,
-'per_example' the (B, 12) losses. Metric: 'mean_average_precision'
+'per_example' the (B, 128) losses. Metric: 'mean_average_precision'
 (maximised), OGB's: per task over its valid labels, of the sigmoid scores,
 AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds (sklearn's
 `average_precision_score`), averaged over the tasks with both a positive and
 a negative valid label; 'loss' is the mean over valid labels, as ogbg's.
 
-Calibration (`localperf/lab/calibration.py` states the checks):
-reference point 4 of `submissions/nadamw/tuning_search_space.json`
-(learning_rate 0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3
-steps; beta2 0.6292, weight_decay 0.1147, warmup_factor 0.02, no label
-smoothing, no dropout), batch 32 graphs, step_hint 6000 (12 epochs), rng_seed
-0, an eval every 120 steps (2%). Validation mAP of the cosine run: 0.7535 at
-step 3000 (50%), 0.7681 at 4200 (70%), 0.7755 at 6000; it first exceeds the
-target 0.761 at step 3360, 0.56 of step_hint, where the paper's NadamW met
-ogbg's (R4); the test mAP there is 0.7673 (test target 0.767). Warmup then a
-constant learning rate first exceeds 0.761 at step 4320 (1.29x seed 0's
-step, 1.20x the median 3600 of seeds 0-4) and ends at 0.7683 (R1). The EMA (0.9) and LAWA (L=20) over 60 steps (8.2 memories,
-R3) beat the raw weights at 50% (0.7539, 0.7545 vs 0.7535) and at 70%
-(0.7710, 0.7705 vs 0.7681) (R2). The GNN stays below the Bayes ranking
-(0.798). On the pinned jax 0.7.0 all four hold too: constant first exceeds
-0.761 at 1.64x, EMA/LAWA 0.7548/0.7553 vs 0.7534 and 0.7721/0.7717 vs 0.7707,
-first met at 0.56. 6000 steps with their raw evals: 172-278 s wall on 2
-cores shared with load average 14-20, 65-69 s of CPU time on jax 0.10.2 and
-104 s on jax 0.7.0; on 2 unloaded cores (2026-12-02, jax 0.10.2) 39.9 s
-wall, 69.2 s of CPU. Reproduce:
+Calibration (`localperf/lab/calibration.py` states the checks): reference
+point 4 of `submissions/nadamw/tuning_search_space.json` (learning_rate
+0.004958, one_minus_beta1 0.1363, a momentum memory of 7.3 steps; beta2
+0.6292, weight_decay 0.1147, warmup_factor 0.02, no label smoothing, no
+dropout), batch 32 graphs, step_hint 6000 (75 passes over the 2560 train
+graphs, as ogbg makes about 76), an eval every 120 steps (2%) on the 8192
+validation graphs, each run on one core.
 
-  python -m scripts.calibrate --workload=molgraph_gnn
-
-The figures above are from 2 XLA threads, before every run was pinned to one
-core. On one core, each run in a process of its own (2026-12-03, jax 0.10.2),
-`scripts/calibrate` fails R2, R4, R5 and speed: the cosine runs of seeds 0-4
-first meet 0.761 at 0.68, 0.36, 0.64, never, 0.70 of `step_hint`, median 0.68
-(paper's ogbg 0.56), and the cosine run took 100.7 s of CPU. The seeds' levels
-differ through the whole run by more than the curve rises between 0.4 and 0.8
-of `step_hint`; what was tried to close that gap, and failed, is in the
-docs/analogues.md ("Calibration on one core").
+Status (2026-12-06, issue 34; the lead's full `python -m scripts.calibrate
+--workload=molgraph_gnn` has not yet run on this design): from raw NadamW
+cosine curves (seeds 0 and 1 to 0.7 of step_hint, seeds 2 and 3 as far as
+they got on a 2-core machine at load 15-22), the seeds' mAP at 0.2, 0.3,
+0.4, 0.5, 0.56 of step_hint: seed 0 0.352 0.375 0.382 0.392 0.397, seed 1
+0.334 0.362 0.381 0.396 0.398, 0.70: 0.405 0.409. The target 0.3988
+(`--suggest_targets` on seeds 0 and 1) is first met at 0.58 and 0.54
+(spread 0.04; R4 and R5 on two seeds). What was tried on the way, with
+figures, is in docs/analogues.md ("Tried and not enough"). The targets
+below are that two-seed suggestion, to be set again from seeds 0-4.
 """
 
 import bisect
+import collections
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
 import flax.linen as nn
@@ -99,11 +94,74 @@ _MAX_RINGS = 4
 # A graph with n atoms and r rings has n - 1 + r bonds, stored twice.
 _MAX_EDGES = 2 * (_MAX_ATOMS - 1 + _MAX_RINGS)
 
-TASKS = ('ring_3_or_4', 'ring_5', 'ring_6', 'two_rings', 'o_on_ring',
-         'carbonyl', 'n_o_bond', 'tertiary_n', 'quaternary_c', 'n_c_o',
-         'aromatic_n', 'linked_rings')
+# Each task: a pattern and k, true when the graph has >= k of it. Patterns:
+# ('atom', type, degree, in a ring), ('bond', type, type, bond type),
+# ('path', end, centre, end) (two bonds sharing an atom), ('ring', size,
+# aromatic), ('ring_with', size, a non-carbon type on the ring); the pairs
+# of bonds and path ends in increasing type order. 128 tasks with base
+# rates 0.5% to 30% (log-spaced, median 3.9%), chosen once from all
+# patterns and k <= 3 on 8192 graphs, none sharing 95% of its positives
+# with another.
+TASKS = (
+    (('atom', C, 3, False), 2), (('atom', C, 3, False), 3),
+    (('atom', C, 4, False), 1), (('atom', C, 4, True), 3),
+    (('atom', N, 1, False), 2), (('atom', N, 2, False), 2),
+    (('atom', N, 2, True), 2), (('atom', N, 3, False), 2),
+    (('atom', N, 3, True), 1), (('atom', N, 3, True), 2),
+    (('atom', O, 1, False), 2), (('atom', O, 1, False), 3),
+    (('atom', O, 2, False), 3), (('atom', O, 2, True), 3),
+    (('atom', S, 1, False), 1), (('atom', S, 2, False), 1),
+    (('atom', S, 2, False), 3), (('atom', S, 2, True), 2),
+    (('atom', F, 1, False), 2), (('atom', CL, 1, False), 2),
+    (('bond', C, C, DOUBLE), 2), (('bond', C, C, DOUBLE), 3),
+    (('bond', C, C, TRIPLE), 1), (('bond', C, C, TRIPLE), 2),
+    (('bond', C, N, DOUBLE), 2), (('bond', C, N, DOUBLE), 3),
+    (('bond', C, N, AROMATIC), 1), (('bond', C, N, AROMATIC), 2),
+    (('bond', C, O, SINGLE), 3), (('bond', C, O, DOUBLE), 1),
+    (('bond', C, O, AROMATIC), 1), (('bond', C, O, AROMATIC), 2),
+    (('bond', C, O, AROMATIC), 3), (('bond', C, S, SINGLE), 3),
+    (('bond', C, S, DOUBLE), 2), (('bond', C, S, TRIPLE), 1),
+    (('bond', C, S, AROMATIC), 1), (('bond', C, S, AROMATIC), 2),
+    (('bond', C, S, AROMATIC), 3), (('bond', C, F, SINGLE), 1),
+    (('bond', C, F, DOUBLE), 1), (('bond', C, F, TRIPLE), 1),
+    (('bond', C, CL, TRIPLE), 1), (('bond', N, N, SINGLE), 2),
+    (('bond', N, N, SINGLE), 3), (('bond', N, N, DOUBLE), 1),
+    (('bond', N, O, DOUBLE), 1), (('bond', N, O, TRIPLE), 1),
+    (('bond', N, O, AROMATIC), 1), (('bond', N, S, SINGLE), 1),
+    (('bond', N, S, SINGLE), 2), (('bond', N, S, DOUBLE), 1),
+    (('bond', N, F, DOUBLE), 1), (('bond', N, CL, SINGLE), 1),
+    (('bond', O, S, SINGLE), 1), (('bond', O, S, DOUBLE), 1),
+    (('bond', O, S, AROMATIC), 1), (('bond', O, F, SINGLE), 1),
+    (('bond', S, S, SINGLE), 1), (('bond', S, CL, SINGLE), 1),
+    (('path', C, C, S), 2), (('path', C, C, F), 1), (('path', C, C, F), 2),
+    (('path', C, C, F), 3), (('path', C, C, CL), 2), (('path', C, C, CL), 3),
+    (('path', C, N, C), 3), (('path', C, N, N), 1), (('path', C, N, N), 2),
+    (('path', C, N, N), 3), (('path', C, N, O), 1), (('path', C, N, O), 2),
+    (('path', C, N, O), 3), (('path', C, N, S), 1), (('path', C, N, S), 3),
+    (('path', C, N, F), 1), (('path', C, N, F), 2), (('path', C, O, C), 2),
+    (('path', C, O, C), 3), (('path', C, O, N), 1), (('path', C, O, O), 1),
+    (('path', C, O, S), 1), (('path', C, O, F), 1), (('path', C, S, C), 1),
+    (('path', C, S, N), 1), (('path', C, S, N), 2), (('path', C, S, O), 1),
+    (('path', C, S, S), 1), (('path', C, S, S), 2), (('path', C, S, F), 1),
+    (('path', C, S, CL), 1), (('path', N, C, N), 2), (('path', N, C, O), 1),
+    (('path', N, C, O), 3), (('path', N, C, S), 1), (('path', N, C, S), 2),
+    (('path', N, C, F), 1), (('path', N, N, N), 1), (('path', N, N, O), 1),
+    (('path', N, N, CL), 1), (('path', N, S, O), 1), (('path', O, C, O), 1),
+    (('path', O, C, O), 2), (('path', O, C, S), 2), (('path', O, C, F), 1),
+    (('path', O, N, S), 1), (('path', S, C, F), 1), (('ring', 3, False), 1),
+    (('ring', 3, False), 2), (('ring', 4, False), 1), (('ring', 4, False), 2),
+    (('ring', 5, False), 1), (('ring', 5, True), 2), (('ring', 6, True), 1),
+    (('ring', 6, True), 2), (('ring', 7, False), 1), (('ring_with', 3, N), 1),
+    (('ring_with', 3, O), 1), (('ring_with', 3, S), 1),
+    (('ring_with', 4, N), 1), (('ring_with', 5, N), 1),
+    (('ring_with', 5, N), 2), (('ring_with', 5, O), 1),
+    (('ring_with', 5, S), 1), (('ring_with', 6, O), 1),
+    (('ring_with', 6, S), 1), (('ring_with', 7, O), 1),
+    (('ring_with', 7, S), 1),
+)
 _NUM_TASKS = len(TASKS)
-_LABEL_FLIP_PROB = 0.1
+_POSITIVE_KEPT_PROB = 0.9  # A motif's label reads 1 with this probability,
+_BACKGROUND_PROB = 0.002  # its absence's with this one, as an assay's hits.
 _LABEL_MISSING_PROB = 0.1
 
 _LATENT_DIM = 24
@@ -195,57 +253,67 @@ def grow_molecule(draw: Callable[[], float], num_atoms: int) -> Molecule:
   return Molecule(atoms, bonds, rings)
 
 
-def motif_labels(molecule: Molecule) -> List[bool]:
-  """The `TASKS` of one molecule, exact (its cycles are its rings)."""
+def motif_counts(molecule: Molecule) -> Dict[Tuple, int]:
+  """How often each pattern of `TASKS` (and any other) occurs in a molecule.
+
+  Exact: the graph's cycles are its rings. Aromatic rings are those whose
+  bonds are aromatic (a ring's bonds share one type).
+  """
   atoms, bonds, rings = molecule
-  sizes = {len(ring) for ring in rings}
   in_ring = [False] * len(atoms)
-  ring_bonds = set()
   for ring in rings:
-    for u, v in zip(ring, ring[1:] + ring[:1]):
-      in_ring[u] = True
-      ring_bonds.add((min(u, v), max(u, v)))
-  degree = [0] * len(atoms)
-  neighbour_types = [set() for _ in atoms]
-  o_on_ring = carbonyl = n_o_bond = aromatic_n = linked = False
+    for a in ring:
+      in_ring[a] = True
+  neighbours = [[] for _ in atoms]
+  counts = collections.Counter()
   for u, v, kind in bonds:
-    degree[u] += 1
-    degree[v] += 1
-    neighbour_types[u].add(atoms[v])
-    neighbour_types[v].add(atoms[u])
-    pair = {atoms[u], atoms[v]}
-    o_on_ring |= ((atoms[u] == O and not in_ring[u] and in_ring[v])
-                  or (atoms[v] == O and not in_ring[v] and in_ring[u]))
-    carbonyl |= kind == DOUBLE and pair == {C, O}
-    n_o_bond |= pair == {N, O}
-    aromatic_n |= kind == AROMATIC and N in pair
-    linked |= (in_ring[u] and in_ring[v]
-               and (min(u, v), max(u, v)) not in ring_bonds)
-  return [
-      bool(sizes & {3, 4}), 5 in sizes, 6 in sizes, len(rings) >= 2,
-      o_on_ring, carbonyl, n_o_bond,
-      any(a == N and d == 3 for a, d in zip(atoms, degree)),
-      any(a == C and d == 4 for a, d in zip(atoms, degree)),
-      any(a == C and {N, O} <= t for a, t in zip(atoms, neighbour_types)),
-      aromatic_n, linked]
+    neighbours[u].append(atoms[v])
+    neighbours[v].append(atoms[u])
+    counts[('bond', *sorted((atoms[u], atoms[v])), kind)] += 1
+  for a, types in enumerate(neighbours):
+    counts[('atom', atoms[a], len(types), in_ring[a])] += 1
+    for i, end in enumerate(types):
+      for other in types[i + 1:]:
+        low, high = sorted((end, other))
+        counts[('path', low, atoms[a], high)] += 1
+  ring_bond_types = {(u, v): kind for u, v, kind in bonds}
+  for ring in rings:
+    aromatic = ring_bond_types.get((ring[0], ring[1])) == AROMATIC
+    counts[('ring', len(ring), aromatic)] += 1
+    for kind in {atoms[a] for a in ring} - {C}:
+      counts[('ring_with', len(ring), kind)] += 1
+  return counts
+
+
+def motif_labels(molecule: Molecule) -> List[bool]:
+  """The `TASKS` of one molecule: >= k of each task's pattern."""
+  counts = motif_counts(molecule)
+  return [counts[pattern] >= k for pattern, k in TASKS]
 
 
 def pad_graphs(molecules: Sequence[Molecule]) -> Dict[str, np.ndarray]:
   """The padded per-graph arrays of `inputs` (see the module docstring)."""
   num = len(molecules)
   atom_types = np.full((num, _MAX_ATOMS), -1, np.int32)
+  degrees = np.zeros((num, _MAX_ATOMS), np.int32)
+  in_ring = np.zeros((num, _MAX_ATOMS, 1), np.float32)
   bond_types = np.full((num, _MAX_EDGES), -1, np.int32)
   senders = np.zeros((num, _MAX_EDGES), np.int32)
   receivers = np.zeros((num, _MAX_EDGES), np.int32)
-  for g, (atoms, bonds, _) in enumerate(molecules):
+  for g, (atoms, bonds, rings) in enumerate(molecules):
     atom_types[g, :len(atoms)] = atoms
     u, v, kind = zip(*bonds)
     m = len(bonds)
     senders[g, :2 * m] = u + v
     receivers[g, :2 * m] = v + u
     bond_types[g, :2 * m] = kind + kind
+    np.add.at(degrees[g], list(u + v), 1)
+    for ring in rings:
+      in_ring[g, ring] = 1.0
   one_hot = lambda x, n: (x[..., None] == np.arange(n)).astype(np.float32)
-  return {'node_features': one_hot(atom_types, _NUM_ATOM_TYPES),
+  return {'node_features': np.concatenate(
+      [one_hot(atom_types, _NUM_ATOM_TYPES), one_hot(degrees - 1, 4),
+       in_ring], -1),
           'node_mask': atom_types >= 0,
           'edge_features': one_hot(bond_types, _NUM_BOND_TYPES),
           'senders': senders, 'receivers': receivers,
@@ -258,10 +326,11 @@ def make_split(num_graphs: int, seed: int) -> base.Arrays:
   draw = _uniforms(rng).__next__
   molecules = [grow_molecule(draw, _MIN_ATOMS + int(
       draw() * (_MAX_ATOMS - _MIN_ATOMS + 1))) for _ in range(num_graphs)]
-  labels = np.array([motif_labels(m) for m in molecules], np.float32)
-  flips = rng.random(labels.shape) < _LABEL_FLIP_PROB
-  weights = (rng.random(labels.shape) >= _LABEL_MISSING_PROB)
-  targets = np.where(flips, 1.0 - labels, labels) * weights
+  labels = np.array([motif_labels(m) for m in molecules], bool)
+  reads_one = np.where(labels, _POSITIVE_KEPT_PROB, _BACKGROUND_PROB)
+  targets = rng.random(labels.shape) < reads_one
+  weights = rng.random(labels.shape) >= _LABEL_MISSING_PROB
+  targets &= weights
   return {'inputs': pad_graphs(molecules),
           'targets': targets.astype(np.float32),
           'weights': weights.astype(np.float32)}
@@ -355,17 +424,17 @@ class MolgraphGnnWorkload(base.LocalWorkload):
 
   target_metric_name = 'mean_average_precision'
   minimize_target_metric = False
-  validation_target_value = 0.761
-  test_target_value = 0.767
+  validation_target_value = 0.3988  # From seeds 0 and 1; see the docstring.
+  test_target_value = 0.3988  # Not yet measured on the test split.
   loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
   step_hint = 6000
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
   max_allowed_runtime_sec = 300
   eval_period_time_sec = 3
   eval_batch_size = 1024
-  num_train_examples = 16_384
-  num_validation_examples = 2048
-  num_test_examples = 2048
+  num_train_examples = 2560  # 75 passes in step_hint, as ogbg makes about 76.
+  num_validation_examples = 8192
+  num_test_examples = 8192
 
   def _generate_splits(self) -> base.Splits:
     return {name: make_split(getattr(self, f'num_{name}_examples'), seed)
