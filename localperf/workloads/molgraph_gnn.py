@@ -65,7 +65,9 @@ they got on a 2-core machine at load 15-22), the seeds' mAP at 0.2, 0.3,
 0.4, 0.5, 0.56 of step_hint: seed 0 0.352 0.375 0.382 0.392 0.397, seed 1
 0.334 0.362 0.381 0.396 0.398, 0.70: 0.405 0.409. The target 0.3988
 (`--suggest_targets` on seeds 0 and 1) is first met at 0.58 and 0.54
-(spread 0.04; R4 and R5 on two seeds). What was tried on the way, with
+(spread 0.04; R4 and R5 on two seeds). Seeds 2 and 3 trail (0.364 0.366
+at 0.4, 0.379 0.376 at 0.48, stopped there), so five seeds may spread more.
+What was tried on the way, with
 figures, is in docs/analogues.md ("Tried and not enough"). The targets
 below are that two-seed suggestion, to be set again from seeds 0-4.
 """
