@@ -26,7 +26,7 @@ measured; `localperf/lab/calibration.py` states the checks, docs/analogues.md
 has the figures): reference point 4 of
 `submissions/nadamw/tuning_search_space.json` (learning_rate 0.004958,
 one_minus_beta1 0.1363, beta2 0.6292, weight_decay 0.1147, warmup_factor
-0.02, label smoothing and dropout 0), batch 64, step_hint 6600 (10.6
+0.02, label smoothing and dropout 0), batch 64, step_hint 6600 (10.5
 epochs), validation accuracy every 132 steps (2%), each run on one core with
 one XLA thread (2026-12-06, jax 0.10.2). step_hint went from 2400 to 6600 on
 2026-12-06 so that the paper's snapshot every 64 of imagenet_vit's steps is 3
