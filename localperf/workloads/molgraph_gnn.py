@@ -426,8 +426,8 @@ class MolgraphGnnWorkload(base.LocalWorkload):
 
   target_metric_name = 'mean_average_precision'
   minimize_target_metric = False
-  validation_target_value = 0.3988  # From seeds 0 and 1; see the docstring.
-  test_target_value = 0.3988  # Not yet measured on the test split.
+  validation_target_value = 0.3850  # From seeds 0-4; see the docstring.
+  test_target_value = 0.3877
   loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
   step_hint = 6000
   reference_point = 4  # Of submissions/nadamw/tuning_search_space.json.
