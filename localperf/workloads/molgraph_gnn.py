@@ -58,18 +58,17 @@ dropout), batch 32 graphs, step_hint 6000 (75 passes over the 2560 train
 graphs, as ogbg makes about 76), an eval every 120 steps (2%) on the 8192
 validation graphs, each run on one core.
 
-Status (2026-12-06, issue 34; the lead's full `python -m scripts.calibrate
---workload=molgraph_gnn` has not yet run on this design): from raw NadamW
-cosine curves (seeds 0 and 1 to 0.7 of step_hint, seeds 2 and 3 as far as
-they got on a 2-core machine at load 15-22), the seeds' mAP at 0.2, 0.3,
-0.4, 0.5, 0.56 of step_hint: seed 0 0.352 0.375 0.382 0.392 0.397, seed 1
-0.334 0.362 0.381 0.396 0.398, 0.70: 0.405 0.409. The target 0.3988
-(`--suggest_targets` on seeds 0 and 1) is first met at 0.58 and 0.54
-(spread 0.04; R4 and R5 on two seeds). Seeds 2 and 3 trail (0.364 0.366
-at 0.4, 0.379 0.376 at 0.48, stopped there), so five seeds may spread more.
-What was tried on the way, with
-figures, is in docs/analogues.md ("Tried and not enough"). The targets
-below are that two-seed suggestion, to be set again from seeds 0-4.
+Status (2026-12-06, issue 34): `python -m scripts.calibrate
+--workload=molgraph_gnn --suggest_targets`, each run on one core (jax
+0.10.2): the raw cosine runs of seeds 0-4 end at mAP 0.407, 0.412, 0.397,
+0.393 and 0.380, learning at their own pace throughout. The target
+0.3850 (the five seeds' suggestion for ogbg's 0.56) is first met at 0.42,
+0.44, 0.56, 0.60 and never (R4 median 0.56; R5 fails: a seed misses); the
+test target 0.3877 is the median test mAP where the others first meet it.
+Warmup then a constant learning rate ends at 0.440, above every cosine run
+(R1 fails: NadamW is under-trained at 6000 steps). 122-127 s of CPU per
+run. The regime does not hold; docs/analogues.md ("Calibration of
+2026-12-06") has the figures and what would pass.
 """
 
 import bisect
