@@ -194,7 +194,8 @@ def test_model_output_and_replicated_params(workload, params):
   assert types['Conv_0'] == {'kernel': T.CONV_WEIGHT, 'bias': T.BIAS}
   assert workload.is_output_params('Conv_0')
   assert {t for t in jax.tree.leaves(types)} == {T.CONV_WEIGHT, T.BIAS}
-  assert params['Conv_0']['kernel'].shape == (1, 1, 8, 1)
+  # The 1x1 conv out reads the first level's 16 channels.
+  assert params['Conv_0']['kernel'].shape == (1, 1, 16, 1)
 
 
 def test_eval_metrics_match_a_direct_computation(workload, params):
