@@ -149,6 +149,7 @@ def test_node_local_experiment_folder(tmp_path, fake_slurm, grid_runner,
   assert 'sbatch' not in fake_slurm.read_text()
 
 
+@pytest.mark.slow  # Starts the one-node cluster (about 20 s).
 def test_unknown_partition(cluster, shared, grid_runner, capsys):
   del cluster
   message = _error(run_local.main, _run_local_flags(
@@ -207,6 +208,7 @@ def test_grid_dry_run_writes_config_and_a_readable_script(
 # Through the cluster.
 
 
+@pytest.mark.slow  # Starts the one-node cluster (about 20 s).
 def test_calls_run_as_one_core_tasks_in_call_order(cluster, shared):
   del cluster
   backend = slurm.Backend(str(shared), partition='debug')
