@@ -260,7 +260,7 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
         workload, plan.submission, hyperparameters, rng, plan.rng_seed,
         global_batch_size=plan.global_batch_size,
         global_eval_batch_size=plan.global_eval_batch_size,
-        budget_steps=budget_steps(workload, plan.tuning_ruleset),
+        budget_steps=budget_steps(workload.step_hint, plan.tuning_ruleset),
         settings=settings, log_dir=trial_dir, clock=clock,
         progress=(lambda line, name=name: progress(f'{name}: {line}'))
         if progress else None)
@@ -270,11 +270,11 @@ def run_trials(plan: RunPlan, log_dir: Optional[str],
   return results
 
 
-def budget_steps(workload: spec.Workload, tuning_ruleset: str) -> int:
+def budget_steps(step_hint: int, tuning_ruleset: str) -> int:
   """A trial's budget: round(factor * step_hint) steps, factor 1.5 for the
   self-tuning ruleset, else 1 (module docstring: why steps, not seconds)."""
   factor = SELF_TUNING_BUDGET_FACTOR if tuning_ruleset == 'self' else 1.0
-  return round(factor * workload.step_hint)
+  return round(factor * step_hint)
 
 
 def _submission_name(path: str) -> str:

@@ -462,15 +462,13 @@ def study_outcome(trials: Sequence[scoring.Trial],
   finite = [v for v in values if math.isfinite(v)]
   best = min if target.minimize else max
   flags = _logged_flags(trial)
-  factor = (runner.SELF_TUNING_BUDGET_FACTOR
-            if flags.get('tuning_ruleset') == 'self' else 1)
   return Outcome(
       scoring.study_time_to_target(trials, target, 'global_step'),
       scoring.study_time_to_target(trials, target, 'score'),
       best(finite) if finite else math.nan,
       [(int(step), value) for step, value in zip(trial['global_step'], values)],
-      at_budget=not met and trial['global_step'][-1] >= round(
-          factor * target.step_hint),
+      at_budget=not met and trial['global_step'][-1] >= runner.budget_steps(
+          target.step_hint, flags.get('tuning_ruleset')),
       seed=flags.get('rng_seed'))
 
 
