@@ -11,7 +11,8 @@ CPU seconds of this process and wall seconds beside them:
   runner     `runner.train_once` per step (rng folding and splitting,
              data_selection, update_params, the timing, no evals): the
              difference between a run of `--steps` more steps and one of
-             `--warmup_steps`, so compilation and the final eval cancel;
+             `--warmup_steps` (the least of `--repeats` runs of each, after
+             one run that compiles), so the evals cancel;
              of which the per-step rngs, in one jitted call, and eagerly
              (fold_in, then split) as the runner did before
   eval       one `eval_model` (train, validation and test splits), compiled
@@ -23,7 +24,7 @@ CPU time is what the lead can compare across machines: on a busy machine
 wall time grows with the load and CPU time grows less (caches, frequency).
 
   python -m scripts.bench_runner [--workload=mnist1d] [--submission=nadamw]
-      [--steps=400] [--warmup_steps=50]
+      [--steps=400] [--warmup_steps=50] [--repeats=3] [--evals=3]
 """
 
 import os
@@ -48,6 +49,8 @@ flags.DEFINE_integer('steps', 400, 'Timed steps of the bare loop and the '
                      'runner.', lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer('warmup_steps', 50, 'Steps of the runner run whose '
                      'time is subtracted.', lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_integer('repeats', 3, 'Runner runs of each length; the least '
+                     'time of each counts.', lower_bound=1, flag_values=FLAGS)
 flags.DEFINE_integer('evals', 3, 'Evals timed (after one to compile).',
                      lower_bound=1, flag_values=FLAGS)
 
@@ -138,9 +141,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         global_eval_batch_size=plan.global_eval_batch_size,
         budget_steps=None, settings=settings)
 
-  _, short = timed(lambda: runner_run(FLAGS.warmup_steps))
-  _, long = timed(lambda: runner_run(FLAGS.warmup_steps + FLAGS.steps))
-  runner_time = (long[0] - short[0], long[1] - short[1])
+  runner_run(FLAGS.warmup_steps)  # Compiles the update and the evals.
+  short, long = ([timed(lambda s=s: runner_run(s))[1]
+                  for _ in range(FLAGS.repeats)]
+                 for s in (FLAGS.warmup_steps,
+                           FLAGS.warmup_steps + FLAGS.steps))
+  runner_time = tuple(min(t[i] for t in long) - min(t[i] for t in short)
+                      for i in range(2))
+  if runner_time[0] <= 0:
+    cli.usage_error(f'--steps={FLAGS.steps}: the runner\'s {FLAGS.steps} '
+                    'steps took less CPU than its timing noise; give more '
+                    'steps.')
   report('runner step (train_once)', runner_time, FLAGS.steps)
 
   def keys(make):

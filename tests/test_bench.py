@@ -52,7 +52,7 @@ def test_train_step_bench_runs_every_configuration(capsys):
 @pytest.mark.slow  # mnist1d's data, two compilations: ~30 s.
 def test_runner_bench_prints_the_overhead_ratio(capsys):
   from scripts import bench_runner  # pylint: disable=g-import-not-at-top
-  assert bench_runner.main(['--steps=4', '--warmup_steps=2',
+  assert bench_runner.main(['--steps=40', '--warmup_steps=2', '--repeats=2',
                             '--evals=1']) == 0
   out = capsys.readouterr().out
   for row in ('start-up', 'data generation', 'bare jitted step',
@@ -62,4 +62,4 @@ def test_runner_bench_prints_the_overhead_ratio(capsys):
                      re.M), out
   ratio = float(re.search(r'runner step / bare step \(CPU\): ([\d.]+)',
                           out).group(1))
-  assert ratio > 0
+  assert ratio > 0.5  # The runner does a bare step's work, and more.
