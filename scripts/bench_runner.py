@@ -12,7 +12,8 @@ CPU seconds of this process and wall seconds beside them:
              data_selection, update_params, the timing, no evals): the
              difference between a run of `--steps` more steps and one of
              `--warmup_steps` (the least of `--repeats` runs of each, after
-             one run that compiles), so the evals cancel;
+             one run that compiles, with run_local's compilation cache), so
+             the evals and the programs' loading cancel;
              of which the per-step rngs, in one jitted call, and eagerly
              (fold_in, then split) as the runner did before
   eval       one `eval_model` (train, validation and test splits), compiled
@@ -86,6 +87,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from localperf import workloads  # pylint: disable=g-import-not-at-top
   from submissions.common import train_step as common_step  # pylint: disable=g-import-not-at-top
   from scripts import run_local  # pylint: disable=g-import-not-at-top
+  # As in run_local's workers: a trial's new closures compile once, then
+  # load from the cache (a compile's noise is larger than 300 steps' cost).
+  # This process's JAX settings change: run it as a command.
+  cache = tempfile.TemporaryDirectory()
+  run_local.keep_compiled_programs(cache.name)
 
   try:
     workload = workloads.get_workload(FLAGS.workload)
@@ -194,6 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'{evals * (per["eval (train, validation, test)"] + per["checkpoint"]):.1f}'
         f'; per process, start-up and data '
         f'{per["start-up (import scripts.run_local)"] + per["data generation"]:.1f}')
+  cache.cleanup()
   return 0
 
 

@@ -764,9 +764,13 @@ def use_compile_cache(folder: str) -> None:
   """
   if __name__ != '__main__' and multiprocessing.parent_process() is None:
     return
+  keep_compiled_programs(os.path.join(folder, str(os.getpid())))
+
+
+def keep_compiled_programs(folder: str) -> None:
+  """JAX's persistent compilation cache in `folder`, for every program."""
   import jax  # pylint: disable=g-import-not-at-top
-  jax.config.update('jax_compilation_cache_dir',
-                    os.path.join(folder, str(os.getpid())))
+  jax.config.update('jax_compilation_cache_dir', folder)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
