@@ -147,13 +147,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         global_eval_batch_size=plan.global_eval_batch_size,
         budget_steps=None, settings=settings)
 
+  def least(steps):
+    """The least CPU and the least wall seconds of --repeats runs."""
+    runs = [timed(lambda: runner_run(steps))[1] for _ in range(FLAGS.repeats)]
+    return min(cpu for cpu, _ in runs), min(wall for _, wall in runs)
+
   runner_run(FLAGS.warmup_steps)  # Compiles the update and the evals.
-  short, long = ([timed(lambda s=s: runner_run(s))[1]
-                  for _ in range(FLAGS.repeats)]
-                 for s in (FLAGS.warmup_steps,
-                           FLAGS.warmup_steps + FLAGS.steps))
-  runner_time = tuple(min(t[i] for t in long) - min(t[i] for t in short)
-                      for i in range(2))
+  short = least(FLAGS.warmup_steps)
+  long = least(FLAGS.warmup_steps + FLAGS.steps)
+  runner_time = (long[0] - short[0], long[1] - short[1])
   if runner_time[0] <= 0:
     cli.usage_error(f'--steps={FLAGS.steps}: the runner\'s {FLAGS.steps} '
                     'steps took less CPU than its timing noise; give more '

@@ -305,10 +305,9 @@ def test_grid_tasks_resume_after_requeue_and_time_limit_skip_done_runs(
   job = out.split('submitted job ', 1)[1].split(':', 1)[0]
   assert f'squeue -j {job}' in out
   assert f'--submission_directory={shared / "exp"}' in out
-  _wait_until(lambda: record.exists() and {'0 0', '1 0'} <= {
-      line[:3] for line in record.read_text().splitlines()}, 60,
-              'tasks 0 and 1 to start')
   started = lambda: {line[:3] for line in record.read_text().splitlines()}
+  _wait_until(lambda: record.exists() and {'0 0', '1 0'} <= started(), 60,
+              'tasks 0 and 1 to start')
   # What SLURM sends to the job script before the time limit (--signal=B:):
   # it requeues itself. (Not `scancel --batch --signal`: SLURM 22.05's
   # retries it while the task is requeued, and the task's next start gets
